@@ -1,0 +1,5 @@
+"""The one exception users see: every input problem is reported as an InputError."""
+
+
+class InputError(ValueError):
+    """Bad user input (file, image, argument); the message names it and says what is wrong."""

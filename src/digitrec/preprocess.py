@@ -1,0 +1,149 @@
+"""Any image -> a 28x28 MNIST-style array: light ink on black, cropped, fitted into 20x20, centred by mass.
+
+``load_image`` is the boundary (paths, PIL images, numpy arrays of any layout and dtype are
+validated there); ``to_mnist`` does the geometry on a clean grey array.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from .errors import InputError
+
+__all__ = ["load_image", "ink_map", "to_mnist", "preprocess", "MAX_PIXELS"]
+
+MAX_PIXELS = 40_000_000         # larger images are refused before decoding (decompression bombs)
+_BLANK_CONTRAST = 0.12          # ink must stand this far (0-1) above the paper to count as a mark
+_INK_FRACTION = 0.25            # pixels above this share of the peak ink belong to the bounding box
+_MIN_INK_PIXELS = 2             # fewer marked pixels than this is a blank (dust, a stray click)
+
+
+def load_image(src) -> np.ndarray:
+    """Return ``src`` (path, bytes, PIL image or array) as a float32 ink map in [0, 1], ink bright, paper 0.
+
+    Transparent canvases (ink drawn on alpha 0) use the alpha channel as ink.
+    """
+    if isinstance(src, (str, os.PathLike, bytes, bytearray)):
+        src = _open(src)
+    if isinstance(src, Image.Image):
+        return _from_pil(src)
+    if isinstance(src, np.ndarray):
+        return _from_array(src)
+    raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
+
+
+def _open(src) -> Image.Image:
+    name = "image bytes" if isinstance(src, (bytes, bytearray)) else str(src)
+    try:
+        img = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src))
+        if img.width * img.height > MAX_PIXELS:
+            raise InputError(f"{name}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels")
+        img.load()
+        return ImageOps.exif_transpose(img)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image file PIL can read") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise InputError(f"{name}: damaged or unsupported image ({e})") from None
+
+
+def _from_pil(img: Image.Image) -> np.ndarray:
+    if img.width * img.height > MAX_PIXELS:
+        raise InputError(f"image: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _from_array(np.asarray(img))
+    if img.mode == "P" or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode == "CMYK" or img.mode == "YCbCr" or img.mode == "1":
+        img = img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
+        return _from_array(np.asarray(img.convert("RGBA")))
+    return _from_array(np.asarray(img.convert("L")))
+
+
+def _to_unit(a: np.ndarray) -> np.ndarray:
+    if a.dtype == bool:
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.integer):
+        # wide integer arrays often hold 8-bit values; only scale by the dtype's range when they exceed 255
+        hi = 255 if a.max(initial=0) <= 255 else np.iinfo(a.dtype).max
+        return np.clip(a.astype(np.float32) / hi, 0, 1)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise InputError("image array contains NaN or infinite values")
+        a = a.astype(np.float32)
+        peak = float(a.max(initial=0))
+        return np.clip(a / 255 if peak > 1 else a, 0, 1)
+    raise InputError(f"image array dtype {a.dtype} is not numeric")
+
+
+def _from_array(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
+        raise InputError(f"image array must be HxW, HxWx3 or HxWx4, got shape {a.shape}")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise InputError(f"image: {a.shape[1]}x{a.shape[0]} is larger than {MAX_PIXELS:,} pixels")
+    a = _to_unit(a)
+    if a.ndim == 2:
+        return ink_map(a)
+    grey = a[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if a.shape[2] == 4:
+        alpha = a[:, :, 3]
+        if alpha.min() < 0.5:
+            # a canvas export: strokes are opaque, the background transparent, whatever their colours
+            return alpha
+        grey = grey * alpha + (1 - alpha)  # mostly opaque: composite over white paper
+    return ink_map(grey)
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """Return ink in [0, 1] (bright) from a grey image of either polarity, judged by its border (the paper)."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    ink = (paper - grey) if paper > 0.5 else (grey - paper)
+    return np.clip(ink, 0, 1).astype(np.float32)
+
+
+def to_mnist(ink: np.ndarray) -> np.ndarray | None:
+    """Return a 28x28 float32 array in MNIST's convention, or ``None`` when there is no mark to read.
+
+    Crops to the ink, scales the longer side to 20 pixels keeping the aspect ratio, and places
+    the centre of mass at the centre of the 28x28 frame, as MNIST was made.
+    """
+    peak = float(ink.max(initial=0))
+    if peak < _BLANK_CONTRAST:
+        return None
+    mask = ink > peak * _INK_FRACTION
+    if mask.sum() < _MIN_INK_PIXELS:
+        return None
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] / peak
+    h, w = crop.shape
+    k = 20 / max(h, w)
+    nh, nw = max(1, round(h * k)), max(1, round(w * k))
+    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.Resampling.LANCZOS if k < 1
+                                                             else Image.Resampling.BILINEAR))
+    small = np.clip(small, 0, None)
+    small /= max(float(small.max()), 1e-6)
+    cy, cx = ndimage.center_of_mass(small)
+    top, left = round(13.5 - cy), round(13.5 - cx)  # 13.5: the centre of a 0..27 pixel grid
+    top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)
+    out = np.zeros((28, 28), np.float32)
+    out[top:top + nh, left:left + nw] = small
+    return out
+
+
+def preprocess(src) -> np.ndarray | None:
+    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank."""
+    return to_mnist(load_image(src))
