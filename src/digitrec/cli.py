@@ -48,7 +48,7 @@ def cmd_evaluate(args) -> int:
     from . import data
     from .evaluate import evaluate
 
-    r = digitrec.load(args.model)
+    r = digitrec.load(args.model, backend=args.backend)
     x, y = data.load_mnist(args.split)
     s = evaluate(r, x, y)
     if args.json:
@@ -67,7 +67,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     import digitrec
 
-    r = digitrec.load(args.model)
+    r = digitrec.load(args.model, backend=args.backend)
     status = 0
     for path in args.files:
         try:
@@ -84,6 +84,34 @@ def cmd_predict(args) -> int:
             top = "  ".join(f"{d}:{q:.3f}" for d, q in p.top3)
             print(f"{path}: {p.digit}  (confidence {p.confidence:.3f}; top-3 {top})")
     return status
+
+
+def cmd_export(args) -> int:
+    from .export import export
+    from .recognizer import bundled_model_path
+
+    report = export(args.model or bundled_model_path(), args.out, int8=args.int8)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for precision in ("fp32", "int8"):
+        if precision in report:
+            r = report[precision]
+            print(f"{r['path']}: {precision}, {r['bytes'] / 1024:.1f} KiB; vs PyTorch on {r['parity_images']:,} test "
+                  f"images: max |delta logit| {r['max_abs_logit_diff']:.2e}, same digit on {r['argmax_agreement']:.1%}; "
+                  f"MNIST test accuracy {r['test_accuracy']:.4f}")
+    if args.int8:
+        r = report["int8"]
+        print(f"int8: {r['size_ratio']:.2f}x smaller, {r['accuracy_drop_pp']:+.2f} pp accuracy lost")
+    return 0
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    from .recognizer import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="run the model in PyTorch (a .pt checkpoint) or ONNX Runtime (a .onnx file from "
+                        "`digitrec export`; onnx-int8: the bundled model's quantized file) (default: torch)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,13 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
+    _add_backend(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line: digit, confidence, top3, ...")
+    _add_backend(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a model to ONNX (fp32; --int8 adds a quantized copy) and check it",
+                       description="Write OUT/NAME.onnx (fp32, dynamic batch) and with --int8 OUT/NAME.int8.onnx "
+                                   "(static int8, calibrated on training images), NAME being the checkpoint's "
+                                   "name. Each file is checked on the spot: ONNX checker, then ONNX Runtime against "
+                                   "PyTorch on MNIST test images.")
+    p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
+    p.add_argument("--out", metavar="DIR", default=".", help="output directory (default: .)")
+    p.add_argument("--int8", action="store_true", help="also write the int8 model")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import InputError
 from .models import build
-from .preprocess import preprocess
+from .preprocess import preprocess_batch
 from .train import load_checkpoint
 
-__all__ = ["Prediction", "Recognizer", "load", "bundled_model_path"]
+__all__ = ["Prediction", "Recognizer", "load", "bundled_model_path", "BACKENDS"]
+
+# what runs the model: PyTorch on a checkpoint, or ONNX Runtime on an exported file (for the bundled
+# model, 'onnx-int8' picks its quantized file; for a given .onnx file the two ONNX names are the same)
+BACKENDS = ("torch", "onnx", "onnx-int8")
+_BUNDLED = {"torch": "default.pt", "onnx": "default.onnx", "onnx-int8": "default.int8.onnx"}
 
 
 @dataclass(frozen=True)
@@ -42,19 +48,23 @@ class Prediction:
 _BLANK = Prediction(digit=None, confidence=0.0, probabilities=(0.1,) * 10)
 
 
-def bundled_model_path() -> Path:
-    """Path of the default model shipped inside the package."""
-    return Path(str(resources.files("digitrec") / "weights" / "default.pt"))
+def bundled_model_path(backend: str = "torch") -> Path:
+    """Path of the default model shipped inside the package, in the file that ``backend`` runs."""
+    return Path(str(resources.files("digitrec") / "weights" / _BUNDLED[backend]))
 
 
 class Recognizer:
     """A trained model with its preprocessing; build one with ``digitrec.load()``."""
 
-    def __init__(self, checkpoint: dict, batch_size: int = 256):
+    def __init__(self, checkpoint: dict, batch_size: int = 256, onnx: "OnnxModel | None" = None):
+        """``checkpoint`` with weights runs in PyTorch; with ``onnx`` given it only needs the metadata."""
         self.checkpoint = checkpoint
-        self.model = build(checkpoint["arch"], checkpoint.get("config"))
-        self.model.load_state_dict(checkpoint["state_dict"])
-        self.model.eval()
+        self.onnx = onnx
+        self.model = None
+        if onnx is None:
+            self.model = build(checkpoint["arch"], checkpoint.get("config"))
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.model.eval()
         self.mean, self.std = checkpoint["norm"]
         self.temperature = float(checkpoint.get("temperature", 1.0))
         self.batch_size = batch_size
@@ -64,8 +74,11 @@ class Recognizer:
         """Return calibrated probabilities ``[N,10]`` for preprocessed float arrays ``[N,28,28]`` in [0, 1]."""
         out = []
         for i in range(0, len(x28), self.batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x28[i:i + self.batch_size], dtype=np.float32)).unsqueeze(1)
-            logits = self.model((xb - self.mean) / self.std)
+            xb = np.ascontiguousarray(x28[i:i + self.batch_size], dtype=np.float32)
+            if self.onnx is not None:
+                logits = torch.from_numpy(self.onnx.logits(xb))
+            else:
+                logits = self.model((torch.from_numpy(xb).unsqueeze(1) - self.mean) / self.std)
             out.append(torch.softmax(logits / self.temperature, dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
@@ -74,10 +87,10 @@ class Recognizer:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images) -> list[Prediction]:
-        """Read many images; preprocessing per image, the model in batches. An ``[N,H,W]`` array is N images."""
-        x28 = [preprocess(img) for img in images]
-        found = [i for i, a in enumerate(x28) if a is not None]
-        probs = self.probabilities(np.stack([x28[i] for i in found])) if found else np.zeros((0, 10))
+        """Read many images; preprocessing and the model both batched. An ``[N,H,W]`` array is N images."""
+        x28, has_mark = preprocess_batch(images)
+        found = np.flatnonzero(has_mark)
+        probs = self.probabilities(x28[found])
         preds = [_BLANK] * len(x28)
         for i, p in zip(found, probs):
             digit = int(p.argmax())
@@ -85,6 +98,22 @@ class Recognizer:
         return preds
 
 
-def load(path: str | os.PathLike | None = None) -> Recognizer:
-    """Return a Recognizer for the checkpoint at ``path``, or for the bundled default model."""
-    return Recognizer(load_checkpoint(path if path is not None else bundled_model_path()))
+def load(path: str | os.PathLike | None = None, backend: str = "torch") -> Recognizer:
+    """Return a Recognizer for the model at ``path`` (default: the bundled one), run by ``backend``.
+
+    'torch' reads a checkpoint (.pt); 'onnx' and 'onnx-int8' read a file made by ``digitrec export``.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    path = Path(path) if path is not None else bundled_model_path(backend)
+    if backend == "torch":
+        if path.suffix == ".onnx":
+            raise InputError(f"{path}: is an ONNX model; load it with backend 'onnx'")
+        return Recognizer(load_checkpoint(path))
+    if path.suffix == ".pt":
+        raise InputError(f"{path}: is a PyTorch checkpoint; use backend 'torch', or export it with "
+                         f"`digitrec export --model {path}`")
+    from .export import OnnxModel  # here, so that `import digitrec` does not load onnx and onnxruntime
+
+    model = OnnxModel(path)
+    return Recognizer(model.meta, onnx=model)

@@ -1,0 +1,227 @@
+"""ONNX export (fp32 with a dynamic batch axis; int8, statically quantized) and the ONNX Runtime backend.
+
+An exported graph takes preprocessed images ``image [N,1,28,28]`` in [0, 1] and returns ``logits [N,10]``;
+the MNIST normalisation is inside it, so the file alone is a deployable model. What a Recognizer needs
+besides the graph (temperature, preprocessing version, metrics) travels as JSON in the model's
+metadata under ``"digitrec"``. Every export is checked on the spot: ONNX checker, then ONNX Runtime
+against PyTorch on 1,000 MNIST test images.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from . import data
+from .errors import InputError
+from .models import build
+
+__all__ = ["export", "export_onnx", "quantize_int8", "check", "opset", "OnnxModel", "INPUT", "OUTPUT"]
+
+INPUT, OUTPUT = "image", "logits"
+METADATA_KEY = "digitrec"
+CALIBRATION_IMAGES = 3000   # training images whose activations fix the int8 ranges (more changes nothing measurable)
+PARITY_IMAGES = 1000        # test images on which ONNX Runtime is compared with PyTorch
+_NOT_METADATA = ("state_dict", "optimizer", "scheduler", "rng")  # checkpoint entries that are weights or resume state
+# ONNX Runtime 1.32 runs QuantizeLinear/DequantizeLinear only up to opset 25 (onnx 1.23 defines 28):
+# a newer stamp makes the int8 model unloadable, and one opset for both files keeps them interchangeable
+MAX_OPSET = 25
+
+
+def opset() -> int:
+    """The opset of our exports: the installed onnx's current one, capped at what ONNX Runtime runs."""
+    return min(onnx.defs.onnx_opset_version(), MAX_OPSET)
+
+
+class _Normalised(nn.Module):
+    """The model with MNIST normalisation in front, so the ONNX graph takes plain [0, 1] pixels."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float):
+        super().__init__()
+        self.model, self.mean, self.std = model, mean, std
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model((image - self.mean) / self.std)
+
+
+def _torch_model(ckpt: dict) -> nn.Module:
+    model = build(ckpt["arch"], ckpt.get("config"))
+    model.load_state_dict(ckpt["state_dict"])
+    return _Normalised(model, *ckpt["norm"]).eval()
+
+
+@contextmanager
+def _quiet():
+    """Silence the exporter's chatter (missing torchvision, opset conversion notes, deprecations)."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _finish(model: onnx.ModelProto, meta: dict, path: Path) -> None:
+    """Attach our metadata, drop what a runtime does not need (the exporter's per-node stack traces hold
+    local paths and were a fifth of a small model's bytes), and write ``path`` atomically."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    del model.graph.value_info[:]  # intermediate shapes: ONNX Runtime infers them; they only cost bytes
+    del model.metadata_props[:]
+    model.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta, default=_jsonable))
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(model, tmp)
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
+    """Write the checkpoint's model as fp32 ONNX with a dynamic batch axis, at the newest usable ``opset()``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet():
+        program = torch.onnx.export(
+            _torch_model(ckpt), (torch.zeros(2, 1, 28, 28),), input_names=[INPUT], output_names=[OUTPUT],
+            opset_version=opset(), dynamo=True, external_data=False, verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch")},))
+    meta = {k: v for k, v in ckpt.items() if k not in _NOT_METADATA}
+    _finish(program.model_proto, {**meta, "precision": "fp32"}, path)
+    return path
+
+
+class _Calibration:
+    """ONNX Runtime's CalibrationDataReader protocol over an in-memory array, a few hundred images per call."""
+
+    def __init__(self, x: np.ndarray, batch: int = 500):
+        self.batches = iter([x[i:i + batch] for i in range(0, len(x), batch)])
+
+    def get_next(self):
+        xb = next(self.batches, None)
+        return None if xb is None else {INPUT: xb}
+
+
+def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, calibration: np.ndarray) -> Path:
+    """Write an int8 copy of the fp32 model at ``fp32_path``, statically quantized with activation ranges from
+    ``calibration`` (``[N,1,28,28]`` float32 in [0, 1])."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    fp32_path, path = Path(fp32_path), Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # symbolic shape inference trips over the exporter's Reshape; ONNX's own shape inference suffices
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        out = Path(tmp) / "int8.onnx"
+        # Weights per output channel: the first conv's 16 filters differ in scale by an order of magnitude.
+        # reduce_range (7-bit weights): without VNNI, AVX2's u8*s8 multiply-add saturates int16 pairs; the
+        # full range measurably cost accuracy on this CPU.
+        quantize_static(str(pre), str(out), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        model = onnx.load(out)
+    meta = json.loads(OnnxModel(fp32_path).session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    _finish(model, {**meta, "precision": "int8", "calibration_images": len(calibration)}, path)
+    return path
+
+
+class OnnxModel:
+    """An ONNX Runtime session over an exported digitrec model; ``InputError`` if the file is not one."""
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0):
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: one per physical core
+        options.log_severity_level = 3          # errors only; ORT's warnings are not the user's business
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            # ORT's messages read "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:Why."
+            reason = str(e).strip().splitlines()[0].split(" : ")[-1].split("failed:")[-1].strip(" .")
+            reason = reason[:160] or type(e).__name__
+            raise InputError(f"{path}: not a readable ONNX model ({reason})") from None
+        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        inputs = self.session.get_inputs()
+        if raw is None or len(inputs) != 1 or inputs[0].name != INPUT or inputs[0].shape[1:] != [1, 28, 28]:
+            raise InputError(f"{path}: not a digitrec ONNX model (make one with `digitrec export`)")
+        self.meta = json.loads(raw)
+        self.path = path
+
+    def logits(self, x28: np.ndarray) -> np.ndarray:
+        """Logits ``[N,10]`` for preprocessed images ``[N,28,28]`` in [0, 1]."""
+        x = np.ascontiguousarray(x28, dtype=np.float32)[:, None]
+        return self.session.run([OUTPUT], {INPUT: x})[0]
+
+
+@torch.inference_mode()
+def check(path: str | os.PathLike, ckpt: dict, x: np.ndarray) -> dict:
+    """Check an exported model: ONNX checker, then ONNX Runtime vs PyTorch on images ``x [N,28,28]`` in [0, 1].
+
+    Returns ``max_abs_logit_diff`` and ``argmax_agreement`` (fraction of images with the same digit).
+    """
+    onnx.checker.check_model(str(path), full_check=True)
+    ort_logits = OnnxModel(path).logits(x)
+    torch_logits = _torch_model(ckpt)(torch.from_numpy(np.asarray(x, np.float32)[:, None])).numpy()
+    return {"max_abs_logit_diff": float(np.abs(ort_logits - torch_logits).max()),
+            "argmax_agreement": float((ort_logits.argmax(1) == torch_logits.argmax(1)).mean())}
+
+
+def _accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    m = OnnxModel(path)
+    pred = np.concatenate([m.logits(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    return float((pred == y).mean())
+
+
+def export(model: str | os.PathLike, out: str | os.PathLike = ".", int8: bool = False) -> dict:
+    """Export the checkpoint at ``model`` to ``out/<name>.onnx`` (and ``out/<name>.int8.onnx``), check each file,
+    and return a report: paths, sizes, parity with PyTorch, MNIST test accuracy of each file.
+
+    Raises ``RuntimeError`` if the fp32 model disagrees with PyTorch on any of the parity images.
+    """
+    from .train import load_checkpoint
+
+    model = Path(model)
+    ckpt = load_checkpoint(model)
+    out = Path(out)
+    xt, yt = data.load_mnist("test")
+    xt = xt.astype(np.float32) / 255
+    files = {"fp32": export_onnx(ckpt, out / f"{model.stem}.onnx")}
+    if int8:
+        xc, _ = data.load_mnist("train")
+        pick = np.random.default_rng(0).choice(len(xc), CALIBRATION_IMAGES, replace=False)
+        files["int8"] = quantize_int8(files["fp32"], out / f"{model.stem}.int8.onnx",
+                                      xc[np.sort(pick)].astype(np.float32)[:, None] / 255)
+    report = {"model": str(model)}
+    for precision, path in files.items():
+        parity = check(path, ckpt, xt[:PARITY_IMAGES])
+        report[precision] = {"path": str(path), "bytes": path.stat().st_size, "parity_images": PARITY_IMAGES, **parity,
+                             "test_accuracy": _accuracy(path, xt, yt)}
+    if report["fp32"]["argmax_agreement"] < 1:
+        raise RuntimeError(f"{files['fp32']}: ONNX Runtime and PyTorch disagree on "
+                           f"{1 - report['fp32']['argmax_agreement']:.1%} of {PARITY_IMAGES} test images")
+    if int8:
+        report["int8"]["size_ratio"] = report["fp32"]["bytes"] / report["int8"]["bytes"]
+        report["int8"]["accuracy_drop_pp"] = 100 * (report["fp32"]["test_accuracy"] - report["int8"]["test_accuracy"])
+    return report
