@@ -114,3 +114,44 @@ def test_missing_file_is_an_input_error(tmp_path):
 def test_unsupported_type_is_an_input_error():
     with pytest.raises(InputError, match="list"):
         load_image([[0, 1], [1, 0]])
+
+
+def test_batch_path_gives_what_single_images_give(mnist_test_small):
+    from digitrec.preprocess import preprocess_batch
+
+    x = mnist_test_small[0][:100]
+    x28, found = preprocess_batch(np.concatenate([x, 255 - x[:20], np.zeros((1, 28, 28), np.uint8)]))
+    single = [preprocess(a) for a in x]
+    assert found.tolist() == [True] * 120 + [False] and not x28[-1].any()
+    assert np.abs(x28[:100] - np.stack(single)).max() < 1e-5
+    assert np.abs(x28[100:120] - x28[:20]).max() < 1e-5  # light paper is inverted per image
+
+
+def test_batch_of_mixed_sizes_and_sources_matches_single_images(drawn_png):
+    from digitrec.preprocess import preprocess_batch
+
+    images = [drawn_png(7), draw_digit(1, size=140), np.asarray(draw_digit(0)), np.full((50, 60), 255, np.uint8),
+              drawn_png(1, "rgba")]
+    x28, found = preprocess_batch(images)
+    assert found.tolist() == [True, True, True, False, True]
+    for img, a in zip(images, x28):
+        single = preprocess(img)
+        assert np.abs(a - (single if single is not None else 0)).max() < 1e-5
+
+
+def test_mnist_digits_pass_through_the_batch_path_essentially_unchanged(mnist_test_small):
+    from digitrec.preprocess import preprocess_batch
+
+    x = mnist_test_small[0]
+    x28, _ = preprocess_batch(x)
+    # what changes: faint fringe pixels outside the box of strong ink; 1.6 % of digits move by a pixel
+    assert (np.abs(x28 - x / 255.0).mean(axis=(1, 2)) < 0.005).mean() >= 0.95
+
+
+def test_big_canvases_are_antialiased_not_aliased():
+    from digitrec.preprocess import preprocess_batch
+
+    canvas = np.full((560, 560), 255, np.uint8)
+    canvas[::3] = 0  # thin lines every 3 rows: point-sampling every 28th row would see a coarse stripe pattern
+    x28, _ = preprocess_batch(canvas[None])
+    assert x28[0][6:22, 6:22].std() < 0.02

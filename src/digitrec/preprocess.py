@@ -150,8 +150,10 @@ def to_mnist_batch(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.clip(small, 0, None, out=small)
     small /= np.maximum(small.max(axis=(1, 2)), 1e-6)[:, None, None]
     mass = np.maximum(small.sum(axis=(1, 2)), 1e-12)
-    grid = np.arange(_BOX, dtype=np.float32)
-    cy, cx = small.sum(2) @ grid / mass, small.sum(1) @ grid / mass
+    grid = np.arange(_BOX, dtype=np.float64)
+    # symmetric digits put the centre exactly half-way between pixels; rounding off float32 summation noise
+    # makes the shift the same whatever else shares the batch
+    cy, cx = np.round(small.sum(2) @ grid / mass, 4), np.round(small.sum(1) @ grid / mass, 4)
     top = np.clip(np.round(_CENTRE - cy).astype(np.int64), 0, 28 - nh)
     left = np.clip(np.round(_CENTRE - cx).astype(np.int64), 0, 28 - nw)
     out = _shift_matrix(top) @ small @ _shift_matrix(left).transpose(0, 2, 1)
