@@ -20,15 +20,15 @@ HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "R
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(small_model, tmp_path_factory):
+    """The shared small CNN and a logistic-regression baseline fitted on 2,000 images."""
     root = tmp_path_factory.mktemp("models")
-    train("cnn", "fast", root / "cnn", train_subset=2000, test_subset=500, epochs=1, progress=False)
     # OpenBLAS threads busy-wait: on a shared machine one thread fits this tiny baseline ~10x cheaper;
     # 100 L-BFGS iterations do not converge on 2,000 images, which is fine for a stand-in baseline
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         train("logreg", "fast", root / "logreg", train_subset=2000, test_subset=500)
-    return [root / "cnn" / "model.pt", root / "logreg" / "model.pt"]
+    return [small_model, root / "logreg" / "model.pt"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_lists_the_most_confident_mistakes_first(report):
     _, y = data.load_mnist("test")
     for m in metrics["models"]:
         wrong = m["confident_errors"]
-        assert wrong, "a model trained on 2,000 images makes mistakes"
+        assert wrong, "small models make mistakes"
         assert all(w["true"] == y[w["index"]] != w["predicted"] for w in wrong)
         confidences = [w["confidence"] for w in wrong]
         assert confidences == sorted(confidences, reverse=True)

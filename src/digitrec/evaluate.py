@@ -1,6 +1,7 @@
 """Metrics of a model on a split: pure functions returning dicts (the one source of the numbers shown anywhere)."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -80,21 +81,26 @@ def confident_errors(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray, k:
     return wrong[np.argsort(-conf, kind="stable")][:k]
 
 
-def throughput(recognizer, x: np.ndarray, repeats: int = 3) -> dict:
+def throughput(recognizer, x: np.ndarray, repeats: int = 3, min_seconds: float = 1.0) -> dict:
     """Images per second of ``recognizer`` on images ``x``: the model alone, and end to end (preprocessing + model).
 
-    The model is timed on the preprocessed batch, best of ``repeats``, so a busy machine's hiccups count less.
+    The model is timed on the preprocessed batch, best of at least ``repeats`` runs and of ``min_seconds``, so
+    that a busy machine's hiccups count less; ``load_average`` (1 minute, where the OS has one) is the evidence
+    of how busy it was.
     """
     t0 = time.perf_counter()
     x28 = [preprocess(img) for img in x]
     t_pre = time.perf_counter() - t0
     x28 = np.stack([a for a in x28 if a is not None])
-    t_model = float("inf")
-    for _ in range(repeats):
+    t_model, runs, start = float("inf"), 0, time.perf_counter()
+    while runs < repeats or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()
         recognizer.probabilities(x28)
         t_model = min(t_model, time.perf_counter() - t0)
-    return {"images": int(len(x)), "model": len(x28) / t_model, "end_to_end": len(x) / (t_pre + t_model)}
+        runs += 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"images": int(len(x)), "model": len(x28) / t_model, "end_to_end": len(x) / (t_pre + t_model),
+            "load_average": load}
 
 
 def scores(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray | None = None) -> dict:

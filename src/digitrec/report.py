@@ -281,7 +281,8 @@ def data_section(ctx: Context) -> Section:
     e, s = ctx.eda, ctx.eda["summary"]
     rows = [["Images", f"{s['train_images']:,} train · {s['test_images']:,} test"],
             ["Image", f"{s['image_shape'][0]} × {s['image_shape'][1]} pixels, {s['dtype']}"],
-            ["Value range", f"{s['min']} – {s['max']} (mean {s['mean_pixel']:.1f}; {_pct(s['zero_pixels'], 1)} of pixels are 0)"],
+            ["Value range", f"{s['min']} – {s['max']} (mean {s['mean_pixel']:.1f}; "
+                            f"{_pct(s['zero_pixels'], 1)} of pixels are 0)"],
             ["Exact duplicates in train", f"{s['duplicates_train']:,}"],
             ["Exact duplicates in test", f"{s['duplicates_test']:,}"],
             ["Test images also in train", f"{s['test_in_train']:,}"],
@@ -440,32 +441,44 @@ def scores_section(ctx: Context) -> Section:
 
 
 def comparison_section(ctx: Context) -> Section:
-    header = ["Model", "Accuracy", "Macro-F1", "ROC-AUC", "RMSE", "Log-loss", "ECE", "Parameters", "File size",
-              "Training time", "Images/s (model)", "Images/s (end to end)"]
-    columns = [  # value of a model, format, higher is better
-        (lambda m: m.scores["accuracy"], _pct, True),
-        (lambda m: m.scores["macro_f1"], lambda v: f"{v:.4f}", True),
-        (lambda m: m.scores["roc_auc_ovr"], lambda v: f"{v:.5f}", True),
-        (lambda m: m.scores["rmse"], lambda v: f"{v:.4f}", False),
-        (lambda m: m.scores["log_loss"], lambda v: f"{v:.4f}", False),
-        (lambda m: m.scores["ece"], lambda v: f"{v:.4f}", False),
-        (lambda m: m.checkpoint.get("parameters", 0), lambda v: f"{v:,}", False),
-        (lambda m: m.file_bytes, _size, False),
-        (lambda m: m.checkpoint.get("train_seconds", float("nan")), lambda v: f"{v:,.1f}&nbsp;s", False),
-        (lambda m: m.speed["model"], _rate, True),
-        (lambda m: m.speed["end_to_end"], _rate, True),
+    rows_spec = [  # label, value of a model, format, higher is better
+        ("Accuracy", lambda m: m.scores["accuracy"], _pct, True),
+        ("Macro-F1", lambda m: m.scores["macro_f1"], lambda v: f"{v:.4f}", True),
+        ("ROC-AUC (OvR, macro)", lambda m: m.scores["roc_auc_ovr"], lambda v: f"{v:.5f}", True),
+        ("RMSE of probabilities", lambda m: m.scores["rmse"], lambda v: f"{v:.4f}", False),
+        ("Log-loss", lambda m: m.scores["log_loss"], lambda v: f"{v:.4f}", False),
+        ("ECE", lambda m: m.scores["ece"], lambda v: f"{v:.4f}", False),
+        ("Parameters", lambda m: m.checkpoint.get("parameters", 0), lambda v: f"{v:,}", False),
+        ("Model file size", lambda m: m.file_bytes, _size, False),
+        ("Training time", lambda m: m.checkpoint.get("train_seconds", float("nan")), lambda v: f"{v:,.1f}&nbsp;s",
+         False),
+        ("Images/s, model only", lambda m: m.speed["model"], _rate, True),
+        ("Images/s, end to end", lambda m: m.speed["end_to_end"], _rate, True),
     ]
-    cells = [[_model_label(ctx, i)] for i in range(len(ctx.models))]
-    for value, fmt, higher in columns:
+    rows = []
+    for label, value, fmt, higher in rows_spec:
         values = [value(m) for m in ctx.models]
         best = _best(values, higher)
-        for j, v in enumerate(values):
-            cells[j].append(f"<b>{fmt(v)}</b>" if j == best else fmt(v))
-    note = (f"<p class='note'>Best per column in bold. Images/s: the first {ctx.speed_images:,} test images on this "
-            f"machine ({os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}); "
-            "“model” times the network on preprocessed 28×28 batches (best of 3), “end to end” adds the "
-            "per-image preprocessing that every prediction pays. Training time is the checkpoint's record.</p>")
-    return Section("Model comparison", _table(header, cells, "compare") + note,
+        rows.append([label] + [f"<b>{fmt(v)}</b>" if j == best else fmt(v) for j, v in enumerate(values)])
+    header = ["", *(_model_label(ctx, i) for i in range(len(ctx.models)))]
+    main = ctx.models[0]
+    lines = []
+    for other in ctx.models[1:]:
+        errors = [m.scores["n"] - round(m.scores["accuracy"] * m.scores["n"]) for m in (main, other)]
+        times = f" ({errors[1] / errors[0]:.1f}× as many)" if errors[0] else ""
+        params = main.checkpoint.get("parameters", 0) / max(other.checkpoint.get("parameters", 1), 1)
+        slower = other.speed["model"] / main.speed["model"]
+        lines.append(f"<p><b>{_esc(main.name)}</b> makes {errors[0]:,} mistakes where <b>{_esc(other.name)}</b> "
+                     f"makes {errors[1]:,}{times}; it has {params:.1f}× the parameters and needs {slower:.1f}× "
+                     "the model time per image.</p>")
+    load = main.speed.get("load_average")
+    note = (f"<p class='note'>Best per row in bold. Images/s: the first {ctx.speed_images:,} test images on this "
+            f"machine ({os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+            + (f", load average {load:.1f} while measuring" if load is not None else "") + "); "
+            "“model only” times the network on preprocessed 28×28 batches (best of several runs), “end to end” "
+            "adds the per-image preprocessing that every prediction pays. A load average above the CPU count means other "
+            "work shared the machine and the speeds are low. Training time is the checkpoint's record.</p>")
+    return Section("Model comparison", "".join(lines) + _table(header, rows, "compare") + note,
                    metrics={"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                             "torch": torch.__version__, "speed_images": ctx.speed_images})
 
@@ -660,7 +673,8 @@ def build_report(models: list[str | os.PathLike] | None = None, out: str | os.Pa
     """Write ``out/report.html`` and ``out/metrics.json`` for ``models`` (default: the bundled model and baseline).
 
     Returns the metrics written. ``limit`` scores only the first N test images (a quick look); ``sample`` is
-    the number of training images in the embeddings (default ``TSNE_SAMPLE``); ``cache`` holds the EDA (default ``data.cache_dir()``).
+    the number of training images in the embeddings (default ``TSNE_SAMPLE``); ``cache`` holds the EDA
+    (default ``data.cache_dir()``).
     Raises ``InputError`` for a missing or unreadable model file before any expensive work.
     """
     t0 = time.perf_counter()

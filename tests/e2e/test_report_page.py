@@ -4,7 +4,6 @@ from pathlib import Path
 import pytest
 
 from digitrec import cli
-from digitrec.train import train
 
 CHROMIUM = "/usr/bin/chromium"
 HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration"]
@@ -15,10 +14,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 
 
 @pytest.fixture(scope="module")
-def page_file(tmp_path_factory):
+def page_file(small_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("report-page")
-    train("cnn", "fast", root / "cnn", train_subset=1500, test_subset=300, epochs=1, progress=False)
-    assert cli.main(["report", "--model", str(root / "cnn" / "model.pt"), "--out", str(root / "out"),
+    assert cli.main(["report", "--model", str(small_model), "--out", str(root / "out"),
                      "--limit", "300", "--sample", "200"]) == 0
     return root / "out" / "report.html"
 
