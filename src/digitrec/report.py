@@ -200,7 +200,9 @@ def default_models() -> list[Path]:
     main = bundled_model_path()
     baseline = main.with_name("logreg.pt")
     if not baseline.exists():
-        print(f"digitrec: note: no bundled baseline at {baseline}; reporting the default model alone", file=sys.stderr)
+        if main.exists():  # else loading it fails with the one error line that matters
+            print(f"digitrec: note: no bundled baseline at {baseline}; reporting the default model alone",
+                  file=sys.stderr)
         return [main]
     return [main, baseline]
 
