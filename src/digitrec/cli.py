@@ -33,10 +33,18 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .train import launch, load_checkpoint, run
 
-    out = args.out or f"runs/{args.model}-{args.preset}"
-    ckpt = train(args.model, args.preset, out, resume=args.resume, seed=args.seed, train_subset=args.subset)
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
+    out = args.out = args.out or f"runs/{args.model}-{args.preset}"
+    if args.nproc > 1:
+        status = launch(args, args.nproc)
+        if status:
+            return status
+        ckpt = load_checkpoint(f"{out}/model.pt")
+    else:
+        ckpt = run(args)
     last = ckpt["history"][-1]
     print(f"{args.model} ({args.preset}): test accuracy {last['test_acc']:.4f} after {ckpt['train_seconds']:.1f} s "
           f"of training; checkpoint {out}/model.pt")
@@ -86,22 +94,6 @@ def cmd_predict(args) -> int:
     return status
 
 
-def cmd_report(args) -> int:
-    from .report import build_report
-
-    if args.limit is not None and args.limit < 100:
-        raise InputError(f"--limit must be at least 100 test images, not {args.limit}")
-    if args.sample is not None and args.sample < 100:
-        raise InputError(f"--sample must be at least 100 training images, not {args.sample}")
-    m = build_report(args.model, args.out, limit=args.limit, sample=args.sample)
-    print(f"report written to {m['report']['html']} (and metrics.json) in {m['report']['seconds']:.0f} s")
-    for model in m["models"]:
-        s = model["scores"]
-        print(f"  {model['name']}: accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
-              f"ROC-AUC {s['roc_auc_ovr']:.5f}, ECE {s['ece']:.4f}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition: train, evaluate, "
                                      "read digits from images.")
@@ -111,15 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print sizes and label counts as JSON")
     p.set_defaults(func=cmd_data)
 
+    from .train import add_arguments
     p = sub.add_parser("train", help="train a model on MNIST",
                        description="Train a CNN (presets: fast ~20 s, default ~10 min on 2 CPU cores) or the "
                                    "logistic-regression baseline. Writes OUT/model.pt and OUT/metrics.json each epoch.")
-    p.add_argument("--model", choices=["cnn", "logreg"], default="cnn", help="architecture (default: cnn)")
-    p.add_argument("--preset", default="default", help="hyperparameter preset: fast or default (default: default)")
-    p.add_argument("--out", help="output directory (default: runs/MODEL-PRESET)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt if it exists")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--subset", type=int, metavar="N", help="train on the first N images only (a quick try)")
+    add_arguments(p)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train on N local processes with DistributedDataParallel, launched by torchrun (default: 1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on MNIST: accuracy, macro-F1, ROC-AUC, RMSE, per class")
@@ -133,18 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line: digit, confidence, top3, ...")
     p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("report", help="write an HTML report: data analysis, scores, errors, ROC, calibration",
-                       description="Write OUT/report.html (one self-contained page that renders offline) and "
-                                   "OUT/metrics.json. Several --model files are compared side by side; without "
-                                   "--model, the bundled model and the bundled baseline are.")
-    p.add_argument("--model", metavar="PATH", nargs="+", action="extend",
-                   help="checkpoint(s) to report (default: the bundled model and baseline)")
-    p.add_argument("--out", default="runs/report", metavar="DIR", help="output directory (default: runs/report)")
-    p.add_argument("--limit", type=int, metavar="N", help="score only the first N test images (a quicker look)")
-    p.add_argument("--sample", type=int, metavar="N",
-                   help="training images in the PCA/t-SNE embeddings, stratified by digit (default: 3000; cached)")
-    p.set_defaults(func=cmd_report)
     return parser
 
 
