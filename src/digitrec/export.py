@@ -106,7 +106,9 @@ def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
             _torch_model(ckpt), (torch.zeros(2, 1, 28, 28),), input_names=[INPUT], output_names=[OUTPUT],
             opset_version=opset(), dynamo=True, external_data=False, verbose=False,
             dynamic_shapes=({0: torch.export.Dim("batch")},))
-    meta = {k: v for k, v in ckpt.items() if k not in _NOT_METADATA}
+    meta = {k: v for k, v in ckpt.items() if k not in _NOT_METADATA and k != "checksum"}
+    # the checkpoint's content checksum names the exact weights this file came from (stale-export checks)
+    meta["source_checksum"] = ckpt.get("checksum")
     _finish(program.model_proto, {**meta, "precision": "fp32"}, path)
     return path
 
