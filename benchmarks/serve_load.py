@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import shlex
 import socket
 import subprocess
 import sys
@@ -27,6 +25,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from _machine import header
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDARY = "digitrec-load-test"
@@ -142,12 +142,12 @@ def main() -> None:
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("serve_load: only loopback servers may be load-tested")
     request = _request(parts.netloc, Path(args.image).read_bytes())
-    print(f"command: python {shlex.join(sys.argv)}")
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, python "
-          f"{platform.python_version()}, torch {version('torch')}, gradio {version('gradio')}; "
-          f"load average {os.getloadavg()[0]:.1f} at start (a busy machine lowers every figure)")
-    print(f"server: {url} ({'started here' if proc else 'given'}); image {args.image} ({Path(args.image).stat().st_size} B); "
-          f"{args.duration:g} s per level after {args.warmup:g} s warm-up, at most {args.max_requests} requests")
+    print(header())
+    print(f"# gradio {version('gradio')}, uvicorn {version('uvicorn')}; load average {os.getloadavg()[0]:.1f} "
+          f"at start (other work on the machine lowers every figure)")
+    print(f"# server {url} ({'started here, torch 1 thread' if proc else 'given'}); image {args.image} "
+          f"({Path(args.image).stat().st_size} B); {args.duration:g} s per level after {args.warmup:g} s warm-up, "
+          f"at most {args.max_requests} requests")
     # CPU per request does not depend on how busy the machine is: 2 cores / it bounds a quiet machine's req/s
     print(f"{'concurrency':>11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")
@@ -165,7 +165,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
