@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from html import escape
@@ -468,6 +469,13 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
     torch.set_num_threads(1)
     app = create_app(load(model), limits or Limits.from_env())
+    try:  # bound here, so that a busy port is a one-line error rather than uvicorn's log and exit
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     print(f"digitrec: serving http://{host}:{port}/ (REST API /api/v1, spec /openapi.json); Ctrl-C stops",
           flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on: the way to stop
+        print("digitrec: stopped", flush=True)
