@@ -9,7 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seven.png"
-ANSWER_S = 60_000  # ms to wait for an answer: generous, the machine may be busy
+ANSWER_MS = 60_000  # to wait for an answer: generous, the machine may be busy
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -33,7 +33,7 @@ def page(browser, server, requested):
     pg = browser.new_page(viewport={"width": 1200, "height": 900})
     pg.on("request", lambda r: requested.append(r.url))
     pg.goto(server.url + "/")
-    expect(pg.locator("#sketchpad canvas").first).to_be_visible(timeout=ANSWER_S)
+    expect(pg.locator("#sketchpad canvas").first).to_be_visible(timeout=ANSWER_MS)
     yield pg
     pg.close()
 
@@ -57,29 +57,29 @@ def _shown_digit(page, tab: str):
 
 def test_drawing_a_one_shows_1(page):
     _stroke(page, [(0.5, 0.15), (0.48, 0.85)])
-    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_S)
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
     expect(page.locator("#draw-seen img")).to_be_visible()  # the 28x28 image the model saw
 
 
 def test_drawing_a_seven_shows_7(page):
     _stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
-    expect(_shown_digit(page, "draw")).to_have_text("7", timeout=ANSWER_S)
+    expect(_shown_digit(page, "draw")).to_have_text("7", timeout=ANSWER_MS)
     expect(page.locator("#draw-top3")).to_contain_text("7")
 
 
 def test_clearing_shows_no_digit_found_and_the_next_drawing_is_read(page):
     _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
-    expect(_shown_digit(page, "draw")).to_be_visible(timeout=ANSWER_S)
+    expect(_shown_digit(page, "draw")).to_be_visible(timeout=ANSWER_MS)
     page.get_by_role("button", name="Clear canvas").click()
-    expect(page.locator("#draw-result")).to_have_text("no digit found", timeout=ANSWER_S)
+    expect(page.locator("#draw-result")).to_have_text("no digit found", timeout=ANSWER_MS)
     _stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # the brush is still in hand
-    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_S)
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
 
 
 def test_uploading_a_png_shows_its_digit(page):
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload input[type=file]").set_input_files(EXAMPLE)
-    expect(_shown_digit(page, "upload")).to_have_text("7", timeout=ANSWER_S)
+    expect(_shown_digit(page, "upload")).to_have_text("7", timeout=ANSWER_MS)
     expect(page.locator("#upload-seen img")).to_be_visible()
 
 
