@@ -94,6 +94,15 @@ def cmd_predict(args) -> int:
     return status
 
 
+def cmd_serve(args) -> int:
+    from .serve import Limits, serve
+
+    limits = Limits.from_env(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels,
+                             max_batch=args.max_batch, timeout_s=args.timeout)
+    serve(args.model, host=args.host, port=args.port, limits=limits)
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export
     from .recognizer import bundled_model_path
@@ -153,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line: digit, confidence, top3, ...")
     _add_backend(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="serve the drawing page and the REST API on one local port",
+                       description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
+                                   "(spec at /openapi.json). Limits not given as options come from "
+                                   "DIGITREC_MAX_UPLOAD_BYTES, DIGITREC_MAX_PIXELS, DIGITREC_MAX_BATCH and "
+                                   "DIGITREC_TIMEOUT, else the defaults shown.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
+    p.add_argument("--max-upload-bytes", type=int, metavar="N", help="largest request body (default: 10000000)")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="largest image, width x height, checked before decoding (default: 16000000)")
+    p.add_argument("--max-batch", type=int, metavar="N", help="most images per batch request (default: 64)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time to receive a request body and predict (default: 10)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a model to ONNX (fp32; --int8 adds a quantized copy) and check it",
                        description="Write OUT/NAME.onnx (fp32, dynamic batch) and with --int8 OUT/NAME.int8.onnx "

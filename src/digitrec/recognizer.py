@@ -90,7 +90,15 @@ class Recognizer:
 
     def predict_batch(self, images) -> list[Prediction]:
         """Read many images; preprocessing and the model both batched. An ``[N,H,W]`` array is N images."""
-        x28, has_mark = preprocess_batch(images)
+        return self._read(*preprocess_batch(images))
+
+    def predict_preprocessed(self, x28: list) -> list[Prediction]:
+        """Read images already made MNIST-like by ``preprocess.preprocess`` (28x28 arrays; ``None`` is a blank)."""
+        has_mark = np.array([a is not None for a in x28], bool)
+        blank = np.zeros((28, 28), np.float32)
+        return self._read(np.array([blank if a is None else a for a in x28], np.float32).reshape(-1, 28, 28), has_mark)
+
+    def _read(self, x28: np.ndarray, has_mark: np.ndarray) -> list[Prediction]:
         found = np.flatnonzero(has_mark)
         probs = self.probabilities(x28[found])
         preds = [_BLANK] * len(x28)
