@@ -25,14 +25,14 @@ from torch import nn
 from . import data
 from .errors import InputError
 from .models import build
+from .train import export_weights, load_checkpoint
 
 __all__ = ["export", "export_onnx", "quantize_int8", "check", "opset", "OnnxModel", "INPUT", "OUTPUT"]
 
 INPUT, OUTPUT = "image", "logits"
 METADATA_KEY = "digitrec"
-CALIBRATION_IMAGES = 3000   # training images whose activations fix the int8 ranges (more changes nothing measurable)
+CALIBRATION_IMAGES = 3000   # training images whose activation ranges fix the int8 scales
 PARITY_IMAGES = 1000        # test images on which ONNX Runtime is compared with PyTorch
-_NOT_METADATA = ("state_dict", "optimizer", "scheduler", "rng")  # checkpoint entries that are weights or resume state
 # ONNX Runtime 1.32 runs QuantizeLinear/DequantizeLinear only up to opset 25 (onnx 1.23 defines 28):
 # a newer stamp makes the int8 model unloadable, and one opset for both files keeps them interchangeable
 MAX_OPSET = 25
@@ -106,7 +106,7 @@ def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
             _torch_model(ckpt), (torch.zeros(2, 1, 28, 28),), input_names=[INPUT], output_names=[OUTPUT],
             opset_version=opset(), dynamo=True, external_data=False, verbose=False,
             dynamic_shapes=({0: torch.export.Dim("batch")},))
-    meta = {k: v for k, v in ckpt.items() if k not in _NOT_METADATA and k != "checksum"}
+    meta = {k: v for k, v in export_weights(ckpt).items() if k != "state_dict"}
     # the checkpoint's content checksum names the exact weights this file came from (stale-export checks)
     meta["source_checksum"] = ckpt.get("checksum")
     _finish(program.model_proto, {**meta, "precision": "fp32"}, path)
@@ -202,8 +202,6 @@ def export(model: str | os.PathLike, out: str | os.PathLike = ".", int8: bool = 
 
     Raises ``RuntimeError`` if the fp32 model disagrees with PyTorch on any of the parity images.
     """
-    from .train import load_checkpoint
-
     model = Path(model)
     ckpt = load_checkpoint(model)
     out = Path(out)
