@@ -6,5 +6,6 @@
 """
 from .errors import InputError
 from .recognizer import Prediction, Recognizer, load
+from .sequence import NumberReading
 
-__all__ = ["load", "Recognizer", "Prediction", "InputError"]
+__all__ = ["load", "Recognizer", "Prediction", "NumberReading", "InputError"]

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ import torch
 from .models import build
 from .preprocess import preprocess
 from .train import load_checkpoint
+
+if TYPE_CHECKING:
+    from .sequence import NumberReading
 
 __all__ = ["Prediction", "Recognizer", "load", "bundled_model_path"]
 
@@ -83,6 +87,13 @@ class Recognizer:
             digit = int(p.argmax())
             preds[i] = Prediction(digit=digit, confidence=float(p[digit]), probabilities=tuple(map(float, p)))
         return preds
+
+    def read_number(self, image) -> NumberReading:
+        """Read a line of handwritten digits (a ZIP code, an amount): a ``NumberReading`` with a box per digit."""
+        # sequence builds on this module (it needs Prediction), so importing it at the top would be circular
+        from .sequence import read_number
+
+        return read_number(self, image)
 
 
 def load(path: str | os.PathLike | None = None) -> Recognizer:
