@@ -118,6 +118,8 @@ def train(model: str = "cnn", preset: str | Preset = "default", out: str | os.Pa
     ``train_subset``/``test_subset`` take the first N images (tests use them); ``overrides`` replace preset fields.
     """
     out = Path(out)
+    if isinstance(preset, str) and preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; choose from: {', '.join(sorted(PRESETS))}")
     hp = PRESETS[preset] if isinstance(preset, str) else preset
     hp = replace(hp, **overrides)
     preset_name = preset if isinstance(preset, str) else "custom"
