@@ -12,6 +12,8 @@ Conditions (H = the field's nominal digit height, 110 px on 200 px tall canvases
   mixed-3-10  3-10 digits, gaps -0.12..+0.40 H, the line sloping up to 3 degrees, canvas as wide as needed
 
 Run:  PYTHONPATH=src python benchmarks/sequence.py [--model PATH] [--strings 200] [--split test]
+Fit the reader's segment scoring (constants in digitrec/sequence.py), on train digits only:
+      PYTHONPATH=src python benchmarks/sequence.py --fit
 """
 from __future__ import annotations
 
@@ -117,35 +119,108 @@ def main(argv=None) -> None:
     ap.add_argument("--strings", type=int, default=200, help="fields per condition (default: 200)")
     ap.add_argument("--split", choices=["test", "train"], default="test", help="digits drawn from (default: test)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fit", action="store_true", help="instead: fit the reader's segment scoring on train digits "
+                                                       "and print the constants for digitrec/sequence.py")
     args = ap.parse_args(argv)
 
     r = digitrec.load(args.model)
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); model {args.model or 'bundled default'}; digits from MNIST {args.split}")
-    print(f"{'condition':<12} {'strings':>7} {'whole-string':>12} {'per-digit':>9} {'length ok':>9} {'ms/field':>8}")
+          f"({torch.get_num_threads()} threads), load average {os.getloadavg()[0]:.1f}; "
+          f"model {args.model or 'bundled default'}")
+    if args.fit:
+        fit_scoring(r, args.strings, args.seed)
+        return
+    print(f"digits from MNIST {args.split}; box ok: a correctly read digit's box overlaps its ink box by IoU >= 0.5")
+    print(f"{'condition':<12} {'strings':>7} {'whole-string':>12} {'per-digit':>9} {'length ok':>9} {'box ok':>7} "
+          f"{'ms/field':>8}")
     five_digit_ms = []
     for cond in CONDITIONS:
         fields = make_fields(args.split, cond, args.strings, args.seed)
-        r.read_number(fields[0][0])  # warm-up: first call pays for lazy initialisation
-        right = digits_right = digits_total = length_ok = 0
+        r.read_number(fields[0].image)  # warm-up: the first call pays for lazy initialisation
+        right = digits_right = digits_total = length_ok = boxes_ok = boxes_total = 0
         times = []
-        for img, truth in fields:
+        for f in fields:
             t = time.perf_counter()
-            text = r.read_number(img).text
+            reading = r.read_number(f.image)
             times.append(time.perf_counter() - t)
-            right += text == truth
-            length_ok += len(text) == len(truth)
-            digits_right += _aligned_matches(text, truth)
-            digits_total += len(truth)
+            right += reading.text == f.text
+            length_ok += len(reading.text) == len(f.text)
+            digits_right += _aligned_matches(reading.text, f.text)
+            digits_total += len(f.text)
+            if reading.text == f.text:
+                boxes_ok += sum(_iou(p.box, b) >= 0.5 for p, b in zip(reading.digits, f.boxes))
+                boxes_total += len(f.boxes)
         if cond.canvas == (800, 200) and cond.digits == (5, 5):
             five_digit_ms += times
         n = len(fields)
         print(f"{cond.name:<12} {n:>7} {right / n:>12.4f} {digits_right / digits_total:>9.4f} "
-              f"{length_ok / n:>9.4f} {1000 * float(np.median(times)):>8.1f}")
+              f"{length_ok / n:>9.4f} {boxes_ok / max(boxes_total, 1):>7.4f} {1000 * float(np.median(times)):>8.1f}")
     ms = 1000 * np.array(five_digit_ms)
     print(f"read time, 5-digit 800x200 field (uint8 array in, NumberReading out; {len(ms)} fields): "
-          f"median {np.median(ms):.1f} ms, p90 {np.percentile(ms, 90):.1f} ms, mean {ms.mean():.1f} ms")
+          f"median {np.median(ms):.1f} ms, p10 {np.percentile(ms, 10):.1f} ms, p90 {np.percentile(ms, 90):.1f} ms")
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def fit_scoring(r, count: int, seed: int) -> None:
+    """Fit ``digitrec.sequence``'s segment scoring on fields of MNIST train digits and print the constants.
+
+    A candidate is labelled a whole digit when at least 80 % of its ink belongs to one digit and it holds at
+    least 80 % of that digit's ink; the logistic regression learns that from the candidate's features, then
+    the per-digit bonus is the one that reads the most fields right.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from digitrec import sequence as sq  # the reader's internals: this fits its private constants
+    from digitrec.preprocess import load_image
+
+    fields = [f for cond in CONDITIONS for f in make_fields("train", cond, count, seed, owner=True)]
+    segs = [sq._segment(r, load_image(f.image)) for f in fields]
+    x = np.concatenate([sq._features(s) for s in segs])
+    y = np.concatenate([_whole_digits(s, f) for s, f in zip(segs, fields)])
+    clf = LogisticRegression(max_iter=50_000).fit(x[:, 1:], y)
+    sq._VERIFIER = (float(clf.intercept_[0]), *map(float, clf.coef_[0]))
+    print(f"{len(y)} candidates from {len(fields)} fields, {y.mean():.3f} whole digits; "
+          f"classified right: {clf.score(x[:, 1:], y):.4f}")
+    best = None
+    for bonus in np.arange(-1.0, 3.01, 0.5):
+        sq._DIGIT_BONUS = float(bonus)
+        right = np.mean([_text(s) == f.text for s, f in zip(segs, fields)])
+        print(f"  digit bonus {bonus:+.1f}: {right:.4f} of fields read right")
+        if best is None or right > best[0]:
+            best = (right, float(bonus))
+    print(f"_VERIFIER = ({', '.join(f'{w:.3f}' for w in sq._VERIFIER)})\n_DIGIT_BONUS = {best[1]}")
+
+
+def _whole_digits(seg, f: Field) -> np.ndarray:
+    """For each candidate of ``seg``: is it one whole digit of ``f``? (by the ink each digit left in the field)"""
+    h, w = seg.work.shape
+    rows = np.minimum(((np.arange(h) + 0.5) / seg.scale).astype(int), f.owner.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) / seg.scale).astype(int), f.owner.shape[1] - 1)
+    owner = f.owner[rows][:, cols]
+    ink = np.array([np.bincount(owner[p[0], p[1]] + 1, weights=seg.work[p[0], p[1]], minlength=len(f.text) + 1)[1:]
+                    for p in seg.pieces])
+    total = ink.sum(0)
+    out = []
+    for i, j in seg.spans:
+        mine = ink[i:j].sum(0)
+        d = mine.argmax()
+        out.append(mine[d] >= 0.8 * mine.sum() and mine[d] >= 0.8 * total[d])
+    return np.array(out, bool)
+
+
+def _text(seg) -> str:
+    from digitrec import sequence as sq
+
+    return "".join(str(int(seg.probs[k].argmax())) for _, _, k in sq._best_partition(seg) if k is not None)
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
 
 
 def _aligned_matches(text: str, truth: str) -> int:
