@@ -1,6 +1,13 @@
 """Shared fixtures: small real data (MNIST subsets, drawn PNGs) and a small model trained once per session."""
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from typing import NamedTuple
+
+import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -68,3 +75,51 @@ def write_idx(path, array: np.ndarray) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     raw = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
     path.write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
+
+
+# --- a live `digitrec serve`, shared by the HTTP tests (test_serve.py) and the browser tests (e2e/) ---
+
+class LiveServer(NamedTuple):
+    url: str     # http://127.0.0.1:PORT
+    pid: int
+    limits: dict  # as /api/v1/health reports them
+
+
+# Small limits, so that the tests can cross each of them cheaply.
+_LIMITS = {"max_upload_bytes": 2_000_000, "max_pixels": 4_000_000, "max_batch": 16, "timeout_s": 3.0}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> LiveServer:
+    """A ``digitrec serve`` process with the bundled model on a free loopback port, small limits."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    cmd = [sys.executable, "-m", "digitrec.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--max-upload-bytes", str(_LIMITS["max_upload_bytes"]), "--max-pixels", str(_LIMITS["max_pixels"]),
+            "--max-batch", str(_LIMITS["max_batch"]), "--timeout", str(_LIMITS["timeout_s"])]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"digitrec serve exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"digitrec serve did not answer within 120 s:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield LiveServer(url, proc.pid, dict(_LIMITS))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -56,7 +56,7 @@ def test_evaluate_json_reports_the_bundled_models_accuracy():
 
 
 def test_train_cli_writes_a_checkpoint(tmp_path):
-    r = run("train", "--model", "logreg", "--subset", 2000, "--out", tmp_path)
+    r = run("train", "--model", "logreg", "--train-subset", 2000, "--out", tmp_path)
     assert r.returncode == 0 and (tmp_path / "model.pt").exists() and "test accuracy" in r.stdout
 
 

@@ -36,5 +36,6 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, rotate_deg: float = 10.
     shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * translate_px
     theta[:, 0, 2] = shift[:, 0] * 2 / w
     theta[:, 1, 2] = shift[:, 1] * 2 / h
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # the parameters come from the (CPU) generator whatever the device, so a seeded run draws the same ones on GPU
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

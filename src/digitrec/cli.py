@@ -33,10 +33,18 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .train import launch, load_checkpoint, run
 
-    out = args.out or f"runs/{args.model}-{args.preset}"
-    ckpt = train(args.model, args.preset, out, resume=args.resume, seed=args.seed, train_subset=args.subset)
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
+    out = args.out = args.out or f"runs/{args.model}-{args.preset}"
+    if args.nproc > 1:
+        status = launch(args, args.nproc)
+        if status:
+            return status
+        ckpt = load_checkpoint(f"{out}/model.pt")
+    else:
+        ckpt = run(args)
     last = ckpt["history"][-1]
     print(f"{args.model} ({args.preset}): test accuracy {last['test_acc']:.4f} after {ckpt['train_seconds']:.1f} s "
           f"of training; checkpoint {out}/model.pt")
@@ -108,6 +116,15 @@ def cmd_read(args) -> int:
     return status
 
 
+def cmd_serve(args) -> int:
+    from .serve import Limits, serve
+
+    limits = Limits.from_env(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels,
+                             max_batch=args.max_batch, timeout_s=args.timeout)
+    serve(args.model, host=args.host, port=args.port, limits=limits)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition: train, evaluate, "
                                      "read digits from images.")
@@ -117,15 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print sizes and label counts as JSON")
     p.set_defaults(func=cmd_data)
 
+    from .train import add_arguments
     p = sub.add_parser("train", help="train a model on MNIST",
                        description="Train a CNN (presets: fast ~20 s, default ~10 min on 2 CPU cores) or the "
                                    "logistic-regression baseline. Writes OUT/model.pt and OUT/metrics.json each epoch.")
-    p.add_argument("--model", choices=["cnn", "logreg"], default="cnn", help="architecture (default: cnn)")
-    p.add_argument("--preset", default="default", help="hyperparameter preset: fast or default (default: default)")
-    p.add_argument("--out", help="output directory (default: runs/MODEL-PRESET)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt if it exists")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--subset", type=int, metavar="N", help="train on the first N images only (a quick try)")
+    add_arguments(p)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train on N local processes with DistributedDataParallel, launched by torchrun (default: 1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on MNIST: accuracy, macro-F1, ROC-AUC, RMSE, per class")
@@ -147,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")
     p.set_defaults(func=cmd_read)
+
+    p = sub.add_parser("serve", help="serve the drawing page and the REST API on one local port",
+                       description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
+                                   "(spec at /openapi.json). Limits not given as options come from "
+                                   "DIGITREC_MAX_UPLOAD_BYTES, DIGITREC_MAX_PIXELS, DIGITREC_MAX_BATCH and "
+                                   "DIGITREC_TIMEOUT, else the defaults shown.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
+    p.add_argument("--max-upload-bytes", type=int, metavar="N", help="largest request body (default: 10000000)")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="largest image, width x height, checked before decoding (default: 16000000)")
+    p.add_argument("--max-batch", type=int, metavar="N", help="most images per batch request (default: 64)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time to receive a request body and predict (default: 10)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -79,7 +79,10 @@ class Recognizer:
 
     def predict_batch(self, images) -> list[Prediction]:
         """Read many images; preprocessing per image, the model in batches. An ``[N,H,W]`` array is N images."""
-        x28 = [preprocess(img) for img in images]
+        return self.predict_preprocessed([preprocess(img) for img in images])
+
+    def predict_preprocessed(self, x28: list) -> list[Prediction]:
+        """Read images already made MNIST-like by ``preprocess.preprocess`` (28x28 arrays; ``None`` is a blank)."""
         found = [i for i, a in enumerate(x28) if a is not None]
         probs = self.probabilities(np.stack([x28[i] for i in found])) if found else np.zeros((0, 10))
         preds = [_BLANK] * len(x28)

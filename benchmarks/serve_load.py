@@ -1,0 +1,172 @@
+"""Load test of ``digitrec serve``: POST /api/v1/predict at concurrency 1, 8 and 32 over loopback.
+
+Starts the server (or drives one given by --url), then sends requests from this separate process
+over keep-alive HTTP/1.1 connections, one per concurrent client, for a bounded time and count per
+level, and prints requests/s, p50, p99 and errors. A minimal asyncio client keeps the load
+generator's own CPU cost low: it shares the machine with the server.
+
+Goal on a 2-core machine: p99 <= 50 ms at concurrency 8, >= 300 requests/s at 32, no errors.
+
+    python benchmarks/serve_load.py [--duration 10] [--concurrency 1,8,32] [--image examples/seven.png]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from _machine import header
+
+ROOT = Path(__file__).resolve().parents[1]
+BOUNDARY = "digitrec-load-test"
+
+
+def _request(host: str, image: bytes) -> bytes:
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
+    head = (f"POST /api/v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+            f"boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+async def _exchange(reader, writer, request: bytes) -> bool:
+    """Send one request and read its response; True if it was a 200 with a prediction."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    body = await reader.readexactly(length)
+    return status == 200 and "digit" in json.loads(body)
+
+
+async def _client(host: str, port: int, request: bytes, start: float, stop: float, budget: list[int],
+                  latencies: list[float], errors: list[int]) -> None:
+    reader = writer = None
+    while time.perf_counter() < stop and budget[0] > 0:
+        budget[0] -= 1
+        t0 = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            ok = await asyncio.wait_for(_exchange(reader, writer, request), timeout=30)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError):
+            ok = False
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+        t1 = time.perf_counter()
+        if t0 < start:  # requests begun during the warm-up are not counted
+            continue
+        if ok:
+            latencies.append(t1 - t0)
+        else:
+            errors.append(1)
+    if writer is not None:
+        writer.close()
+
+
+async def _level(host: str, port: int, request: bytes, concurrency: int, warmup: float, duration: float,
+                 max_requests: int) -> dict:
+    latencies: list[float] = []
+    errors: list[int] = []
+    now = time.perf_counter()
+    start, stop = now + warmup, now + warmup + duration
+    budget = [max_requests]
+    await asyncio.gather(*(_client(host, port, request, start, stop, budget, latencies, errors)
+                           for _ in range(concurrency)))
+    elapsed = min(time.perf_counter(), stop) - start
+    ms = np.array(latencies) * 1000
+    return {"concurrency": concurrency, "requests": len(latencies), "seconds": round(elapsed, 2),
+            "req_per_s": len(latencies) / elapsed if elapsed > 0 else 0.0,
+            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"), "errors": len(errors),
+            "sent": max_requests - budget[0]}
+
+
+def _cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) used so far by process ``pid`` (Linux), or by this process."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_server(model: str | None) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "digitrec.cli", "serve", "--port", str(port)] + (["--model", model] if model else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/health", timeout=2).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    sys.exit(f"serve_load: the server did not start ({' '.join(cmd)})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", help="drive this running server instead of starting one (loopback only)")
+    ap.add_argument("--model", help="checkpoint for the started server (default: the bundled model)")
+    ap.add_argument("--image", default=str(ROOT / "examples" / "seven.png"), help="image to send")
+    ap.add_argument("--concurrency", default="1,8,32", help="comma-separated levels (default: 1,8,32)")
+    ap.add_argument("--duration", type=float, default=10, help="measured seconds per level (default: 10)")
+    ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each level (default: 2)")
+    ap.add_argument("--max-requests", type=int, default=50_000, help="at most this many requests per level")
+    args = ap.parse_args()
+
+    proc = None
+    url = args.url
+    if url is None:
+        proc, url = _start_server(args.model)
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("serve_load: only loopback servers may be load-tested")
+    request = _request(parts.netloc, Path(args.image).read_bytes())
+    print(header())
+    print(f"# gradio {version('gradio')}, uvicorn {version('uvicorn')}; load average {os.getloadavg()[0]:.1f} "
+          f"at start (other work on the machine lowers every figure)")
+    print(f"# server {url} ({'started here, torch 1 thread' if proc else 'given'}); image {args.image} "
+          f"({Path(args.image).stat().st_size} B); {args.duration:g} s per level after {args.warmup:g} s warm-up, "
+          f"at most {args.max_requests} requests")
+    # CPU per request does not depend on how busy the machine is: 2 cores / it bounds a quiet machine's req/s
+    print(f"{'concurrency':>11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")
+    try:
+        for c in (int(x) for x in args.concurrency.split(",")):
+            cpu0 = (_cpu_seconds(proc.pid) if proc else 0.0), _cpu_seconds()
+            r = asyncio.run(_level(parts.hostname, parts.port, request, c, args.warmup, args.duration,
+                                   args.max_requests))
+            sent = max(r["sent"], 1)  # warm-up requests included, as in the CPU times
+            server_ms = f"{(_cpu_seconds(proc.pid) - cpu0[0]) / sent * 1000:.2f}" if proc else "n/a"
+            client_ms = f"{(_cpu_seconds() - cpu0[1]) / sent * 1000:.2f}"
+            print(f"{r['concurrency']:>11} {r['requests']:>9} {r['req_per_s']:>8.1f} {r['p50_ms']:>8.1f} "
+                  f"{r['p99_ms']:>8.1f} {r['errors']:>7} {server_ms:>18} {client_ms:>18}", flush=True)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The page in a real headless Chromium (Debian's), driven by Playwright: draw, clear, upload."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seven.png"
+ANSWER_MS = 60_000  # to wait for an answer: generous, the machine may be busy
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def requested():
+    """Every URL the browser asked for during this module's tests."""
+    return []
+
+
+@pytest.fixture
+def page(browser, server, requested):
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    pg.on("request", lambda r: requested.append(r.url))
+    pg.goto(server.url + "/")
+    expect(pg.locator("#sketchpad canvas").first).to_be_visible(timeout=ANSWER_MS)
+    yield pg
+    pg.close()
+
+
+def _stroke(page, points):
+    """Drag the mouse through ``points`` given as fractions (x, y) of the drawing area."""
+    box = page.locator("#sketchpad canvas").first.bounding_box()
+    # the canvas is square and centred in its box
+    side = min(box["width"], box["height"]) * 0.8
+    x0, y0 = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    page.mouse.move(x0 + points[0][0] * side, y0 + points[0][1] * side)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x * side, y0 + y * side, steps=4)  # few moves: each one repaints the canvas
+    page.mouse.up()
+
+
+def _shown_digit(page, tab: str):
+    return page.locator(f"#{tab}-result .digit")
+
+
+def test_drawing_a_one_shows_1(page):
+    _stroke(page, [(0.5, 0.15), (0.48, 0.85)])
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
+    expect(page.locator("#draw-seen img")).to_be_visible()  # the 28x28 image the model saw
+
+
+def test_drawing_a_seven_shows_7(page):
+    _stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
+    expect(_shown_digit(page, "draw")).to_have_text("7", timeout=ANSWER_MS)
+    expect(page.locator("#draw-top3")).to_contain_text("7")
+
+
+def test_clearing_shows_no_digit_found_and_the_next_drawing_is_read(page):
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    expect(_shown_digit(page, "draw")).to_be_visible(timeout=ANSWER_MS)
+    page.get_by_role("button", name="Clear canvas").click()
+    expect(page.locator("#draw-result")).to_have_text("no digit found", timeout=ANSWER_MS)
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # the brush is still in hand
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
+
+
+def test_uploading_a_png_shows_its_digit(page):
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload input[type=file]").set_input_files(EXAMPLE)
+    expect(_shown_digit(page, "upload")).to_have_text("7", timeout=ANSWER_MS)
+    expect(page.locator("#upload-seen img")).to_be_visible()
+
+
+def test_the_page_fetches_nothing_from_outside_this_machine(page, server, requested):
+    here = urlsplit(server.url).netloc
+    page.wait_for_load_state("networkidle")
+    assert requested, "the browser made no requests at all"
+    outside = [u for u in requested if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+               and urlsplit(u).netloc != here]
+    assert outside == []
+    fonts = [u for u in requested if urlsplit(u).path.endswith((".woff", ".woff2", ".ttf", ".otf"))]
+    assert fonts == []  # system fonts only
