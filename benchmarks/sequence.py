@@ -11,7 +11,7 @@ Conditions (H = the field's nominal digit height, 110 px on 200 px tall canvases
               of the narrower digit's width)
   mixed-3-10  3-10 digits, gaps -0.12..+0.40 H, the line sloping up to 3 degrees, canvas as wide as needed
 
-Run:  PYTHONPATH=src python benchmarks/sequence.py [--model PATH] [--strings 200] [--split test]
+Run:  PYTHONPATH=src python benchmarks/sequence.py [--model PATH] [--strings 200] [--split test] [--threads N]
 Fit the reader's segment scoring (constants in digitrec/sequence.py), on train digits only:
       PYTHONPATH=src python benchmarks/sequence.py --fit
 """
@@ -119,10 +119,14 @@ def main(argv=None) -> None:
     ap.add_argument("--strings", type=int, default=200, help="fields per condition (default: 200)")
     ap.add_argument("--split", choices=["test", "train"], default="test", help="digits drawn from (default: test)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice); on a busy machine 1 "
+                                                "is faster, the model call being small")
     ap.add_argument("--fit", action="store_true", help="instead: fit the reader's segment scoring on train digits "
                                                        "and print the constants for digitrec/sequence.py")
     args = ap.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     r = digitrec.load(args.model)
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, torch {torch.__version__} "

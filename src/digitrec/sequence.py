@@ -194,23 +194,25 @@ def _cut(sub: np.ndarray, rr: np.ndarray, cc: np.ndarray, digit_h: float):
     if w <= _SPLIT_WIDTH * digit_h:
         return np.zeros(len(rr), int), []
     # seam carving: cost[r, x] = ink on the cheapest path from the top row down to (r, x)
-    cost = sub[0].copy()
-    step = np.empty((h, w), np.int8)
-    step[0] = 0
-    inf = np.float32(np.inf)
+    step = np.zeros((h, w), np.int8)
+    padded = np.full(w + 2, np.inf, np.float32)
+    padded[1:-1] = sub[0]
     for r in range(1, h):
-        left = np.concatenate([[inf], cost[:-1]]) + _CUT_SLOPE_COST
-        right = np.concatenate([cost[1:], [inf]]) + _CUT_SLOPE_COST
-        options = np.stack([left, cost, right])
-        step[r] = options.argmin(0) - 1
-        cost = options.min(0) + sub[r]
+        left, here, right = padded[:-2] + _CUT_SLOPE_COST, padded[1:-1], padded[2:] + _CUT_SLOPE_COST
+        side = np.minimum(left, right)
+        step[r] = np.where(here <= side, 0, np.where(left <= right, -1, 1))
+        padded[1:-1] = np.minimum(here, side) + sub[r]
+    cost = padded[1:-1]
     # every bottom column's seam at once, traced back up the rows
-    paths = np.empty((w, h), int)
+    paths = np.empty((w, h), np.intp)
     x = np.arange(w)
     for r in range(h - 1, -1, -1):
         paths[:, r] = x
         x = x + step[r, x]
-    left = (cc[None, :] < paths[:, rr]).sum(1)
+    # ink pixels left of each seam, from per-row running counts
+    before = np.zeros((h, w + 1), np.int32)
+    np.cumsum(sub > 0, axis=1, out=before[:, 1:])
+    left = before[np.arange(h), paths].sum(1)
     centres = paths.mean(1)
     useful = np.minimum(left, len(rr) - left) >= _MIN_PART * digit_h ** 2
     # a seam is a candidate cut when no useful seam centred within _CUT_SPACING is cheaper: local minima of
