@@ -5,8 +5,11 @@ tall; its connected components are the first pieces, and every component wide en
 than one digit is over-cut along the cheapest top-to-bottom paths through its ink (seams, as in seam
 carving), which is where touching neighbours meet. Every run of up to ``_MAX_PIECES`` neighbouring
 pieces is a candidate digit; all candidates go through the classifier in one batch, and dynamic
-programming picks the partition of the pieces whose digits are jointly most probable. Marks much
-shorter than a digit (a hyphen, a dot, a stray tick) may be left out of the string at a cost.
+programming picks the partition of the pieces that scores best: each digit its class's log-probability
+plus the log-odds, from a small logistic regression on its shape and cuts, that it is one whole digit
+rather than a fragment or two merged neighbours. Marks much shorter than a digit (a hyphen, a dot, a
+stray tick) may be left out of the string at a cost; a full-height mark only when the classifier and
+that regression both find it very unlike a digit (there is no "not a digit" class to ask).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ _INK_FRACTION = 0.25       # pixels above this share of the peak ink are the mar
 _COARSE_HEIGHT = 64        # px: the field's ink is first scaled to this height to measure its digits
 _WORK_HEIGHT = 64          # px: the height of a digit where the field is segmented
 _MIN_AREA = 0.01           # components smaller than this share of a digit's height squared are specks
-_SPLIT_WIDTH = 0.75       # components wider than this many digit heights are cut into pieces
+_SPLIT_WIDTH = 0.75        # components wider than this many digit heights are cut into pieces
 _MIN_PART = 0.06           # a cut leaves at least this share of a digit's height squared of ink either side
 _CUT_SPACING = 0.06        # cuts at least this many digit heights apart (mean x of the seams)
 _CUT_SLOPE_COST = 0.4      # ink-units a seam pays per pixel of sideways step, so that cuts stay straight
