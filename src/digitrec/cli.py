@@ -94,6 +94,28 @@ def cmd_predict(args) -> int:
     return status
 
 
+def cmd_read(args) -> int:
+    import digitrec
+
+    r = digitrec.load(args.model)
+    status = 0
+    for path in args.files:
+        try:
+            n = r.read_number(path)
+        except InputError as e:
+            _fail(str(e))
+            status = EXIT_BAD_INPUT
+            continue
+        if args.json:
+            print(json.dumps({"file": path, **n.to_dict()}))
+        elif not n.text:
+            print(f"{path}: no digits found")
+        else:
+            print(f"{path}: {n.text}  (confidence {n.confidence:.3f}; digits "
+                  + " ".join(f"{p.digit}:{p.confidence:.2f}" for p in n.digits) + ")")
+    return status
+
+
 def cmd_serve(args) -> int:
     from .serve import Limits, serve
 
@@ -162,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line: digit, confidence, top3, ...")
     _add_backend(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("read", help="read a number (a line of handwritten digits) in each image file",
+                       description="Read one line of handwritten digits per image: ZIP codes, amounts, account numbers. "
+                                   "Touching digits are split; marks that are not digits are left out.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")
+    p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")
+    p.set_defaults(func=cmd_read)
 
     p = sub.add_parser("serve", help="serve the drawing page and the REST API on one local port",
                        description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "

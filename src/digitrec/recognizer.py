@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ from .errors import InputError
 from .models import build
 from .preprocess import preprocess_batch
 from .train import load_checkpoint
+
+if TYPE_CHECKING:
+    from .sequence import NumberReading
 
 __all__ = ["Prediction", "Recognizer", "load", "bundled_model_path", "BACKENDS"]
 
@@ -106,6 +110,13 @@ class Recognizer:
         for i, digit, p in zip(found.tolist(), probs.argmax(1).tolist(), probs.tolist()):
             preds[i] = Prediction(digit=digit, confidence=p[digit], probabilities=tuple(p))
         return preds
+
+    def read_number(self, image) -> NumberReading:
+        """Read a line of handwritten digits (a ZIP code, an amount): a ``NumberReading`` with a box per digit."""
+        # sequence builds on this module (it needs Prediction), so importing it at the top would be circular
+        from .sequence import read_number
+
+        return read_number(self, image)
 
 
 def load(path: str | os.PathLike | None = None, backend: str = "torch") -> Recognizer:
