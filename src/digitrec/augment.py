@@ -404,3 +404,105 @@ def corrupt(images: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
     x = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255)[:, None]
     y = CORRUPTIONS[name](x, gen)
     return (y[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+# --- synthetic non-digits --------------------------------------------------------------------
+# What a digit reader is shown by mistake: letters, scribbles, shapes and objects, noise. Letters
+# that a hand makes look like digits (O, I, l, S, Z, B, g, q, ...) are left out: rejecting them
+# would teach the model to reject real digits.
+
+LETTERS = "ACEFHKMNPRUVWXYacefhkmnruvwxy"
+NON_DIGIT_KINDS = ("letters", "doodles", "shapes", "noise")
+
+
+def _grid(n: int, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    t = torch.arange(size, dtype=torch.float32)
+    return t[None, None, :].expand(n, size, size), t[None, :, None].expand(n, size, size)
+
+
+def _letters(n: int, gen: torch.Generator, fonts: str) -> torch.Tensor:
+    from PIL import Image, ImageDraw, ImageFont
+
+    if fonts == "train":  # Pillow's own font: present everywhere, so training is reproducible
+        faces = [ImageFont.load_default(size=40)]
+    else:  # other typefaces when the system has them, so measuring does not replay training
+        paths = sorted(Path("/usr/share/fonts").rglob("*.ttf"))
+        faces = [ImageFont.truetype(str(p), 40) for p in paths if "Math" not in p.name] or \
+            [ImageFont.load_default(size=34)]
+    glyphs = []
+    for face in faces:
+        for ch in LETTERS:
+            for bold in (0, 2):
+                img = Image.new("L", (64, 64))
+                ImageDraw.Draw(img).text((32, 32), ch, fill=255, font=face, anchor="mm", stroke_width=bold,
+                                         stroke_fill=255)
+                glyphs.append(np.asarray(img.resize((28, 28), Image.Resampling.BOX), np.float32) / 255)
+    bank = torch.from_numpy(np.stack(glyphs))[:, None]
+    pick = torch.randint(0, len(bank), (n,), generator=gen)
+    return random_warp(bank[pick], gen, rotate_deg=15, scale=0.15, shear_deg=15, translate_px=2, elastic_px=1.5)
+
+
+def _doodles(n: int, gen: torch.Generator) -> torch.Tensor:
+    # scribbles: sums of four random sinusoids per axis (2-6 turns each, so few pass for a digit), Gaussian pen
+    t = torch.linspace(0, 1, 128)
+    out = []
+    for m in [min(256, n - i) for i in range(0, n, 256)]:
+        f = torch.randint(2, 7, (m, 2, 4), generator=gen).float()
+        amp = torch.rand(m, 2, 4, generator=gen) * 14 / f
+        phase = torch.rand(m, 2, 4, generator=gen) * 2 * math.pi
+        path = 14 + (amp[..., None] * torch.sin(2 * math.pi * f[..., None] * t + phase[..., None])).sum(2)
+        xs, ys = _grid(m)
+        d2 = (xs.reshape(m, -1, 1) - path[:, None, 0]) ** 2 + (ys.reshape(m, -1, 1) - path[:, None, 1]) ** 2
+        pen = 0.6 + 0.8 * torch.rand(m, 1, generator=gen)
+        out.append(torch.exp(-d2.amin(2) / (2 * pen ** 2)).reshape(m, 1, 28, 28))
+    return torch.cat(out)
+
+
+def _shapes(n: int, gen: torch.Generator) -> torch.Tensor:
+    # one to three ellipses or boxes, filled or outlined, some striped: objects, clothing, logos
+    xs, ys = _grid(n)
+    img = torch.zeros(n, 28, 28)
+    for k in range(3):
+        c = 8 + 12 * torch.rand(n, 2, 1, 1, generator=gen)
+        ax = 3 + 9 * torch.rand(n, 2, 1, 1, generator=gen)
+        ang = torch.rand(n, 1, 1, generator=gen) * math.pi
+        dx, dy = xs - c[:, 0], ys - c[:, 1]
+        u = (dx * torch.cos(ang) + dy * torch.sin(ang)) / ax[:, 0]
+        v = (-dx * torch.sin(ang) + dy * torch.cos(ang)) / ax[:, 1]
+        box = torch.rand(n, 1, 1, generator=gen) < 0.5
+        r = torch.where(box, torch.maximum(u.abs(), v.abs()), torch.sqrt(u ** 2 + v ** 2))
+        outline = torch.rand(n, 1, 1, generator=gen) < 0.3
+        shape = torch.where(outline, (r - 1).abs() < 0.15, r < 1).float()
+        stripes = torch.rand(n, 1, 1, generator=gen) < 0.3
+        period = 2 + 3 * torch.rand(n, 1, 1, generator=gen)
+        shape = torch.where(stripes, shape * (torch.sin(2 * math.pi * u * ax[:, 0] / period) > 0), shape)
+        present = (k == 0) | (torch.rand(n, 1, 1, generator=gen) < 0.4)
+        grey = 0.5 + 0.5 * torch.rand(n, 1, 1, generator=gen)
+        img = torch.maximum(img, shape * grey * present)
+    return img[:, None]
+
+
+def _noise(n: int, gen: torch.Generator) -> torch.Tensor:
+    # smoothed random fields, some thresholded into blobs, some left as grainy texture
+    sigma = 0.5 + 2.5 * torch.rand(n, generator=gen)
+    field = _blur(torch.rand(n, 1, 28, 28, generator=gen), sigma, 9)
+    lo, hi = field.amin((1, 2, 3), keepdim=True), field.amax((1, 2, 3), keepdim=True)
+    field = (field - lo) / (hi - lo + 1e-6)
+    level = (0.4 + 0.4 * torch.rand(n, 1, 1, 1, generator=gen))
+    blobs = torch.rand(n, 1, 1, 1, generator=gen) < 0.5
+    return torch.where(blobs, (field > level).float(), field)
+
+
+def non_digits(n: int, gen: torch.Generator, kind: str = "mixed", fonts: str = "train") -> torch.Tensor:
+    """Return ``n`` synthetic images that are not digits, float ``[n,1,28,28]``, ink bright on 0.
+
+    ``kind`` is one of ``NON_DIGIT_KINDS`` or ``"mixed"`` (an equal share of each); ``fonts="train"``
+    draws letters in Pillow's built-in font, ``"eval"`` in the system's other fonts.
+    """
+    if kind == "mixed":
+        counts = [n // len(NON_DIGIT_KINDS) + (i < n % len(NON_DIGIT_KINDS)) for i in range(len(NON_DIGIT_KINDS))]
+        parts = torch.cat([non_digits(c, gen, k, fonts) for k, c in zip(NON_DIGIT_KINDS, counts) if c])
+        return parts[torch.randperm(n, generator=gen)]
+    if kind == "letters":
+        return _letters(n, gen, fonts)
+    return {"doodles": _doodles, "shapes": _shapes, "noise": _noise}[kind](n, gen)
