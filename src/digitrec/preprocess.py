@@ -185,23 +185,31 @@ def _clean(ink: np.ndarray) -> np.ndarray:
 def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """Pixels of straight horizontal or vertical strokes longer than half the image that reach its edge.
 
-    Left alone when they are nearly all the ink: a tightly cropped 1 is a vertical run too.
+    Where a digit's stroke crosses such a line the crossing is kept (ink on both sides of the line),
+    and nothing is erased when the lines are nearly all the ink: a tightly cropped 1 is a vertical run too.
     """
     lines = np.zeros_like(mask)
     for axis in (0, 1):
         length = mask.shape[axis] // 2 | 1
         m = (strokes & mask).astype(np.uint8)
         runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis), length, axis=axis) > 0
-        labels, n = ndimage.label(runs)
-        if n == 0:
+        if not runs.any():
             continue
+        labels, _ = ndimage.label(runs)
         edge = np.take(labels, [0, -1], axis=axis).ravel()
-        lines |= np.isin(labels, edge[edge > 0])
-    if not lines.any():
-        return lines
-    # the anti-aliased fringe of a line is part of it
-    lines = ndimage.binary_dilation(lines, iterations=1) & mask
-    return lines if (mask & ~lines).sum() >= _MIN_LEFT_AFTER_LINES * mask.sum() else np.zeros_like(mask)
+        found = np.isin(labels, edge[edge > 0])
+        if not found.any():
+            continue
+        # the anti-aliased fringe of a line is part of it
+        found = ndimage.binary_dilation(found, iterations=1) & mask
+        thickness = int(np.ceil(found.sum() / max(1, found.any(axis=1 - axis).sum())))
+        across = [1, 1]
+        across[1 - axis] = 2 * thickness + 3
+        bridged = ndimage.binary_closing(strokes & ~found, structure=np.ones(across, bool))
+        lines |= found & ~bridged
+    if lines.any() and (mask & ~lines).sum() < _MIN_LEFT_AFTER_LINES * mask.sum():
+        return np.zeros_like(mask)
+    return lines
 
 
 def _drop_specks(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
