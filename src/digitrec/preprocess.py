@@ -24,6 +24,7 @@ _MIN_INK_PIXELS = 2             # fewer marked pixels than this is a blank (dust
 _IMPULSE_FRACTION = 0.005       # share of isolated extreme pixels above which salt-and-pepper noise is filtered
 _SPECK_SHARE = 0.08             # a component with fewer stroke pixels than this share of the largest is a speck
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
+_HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
 
 
 def load_image(src) -> np.ndarray:
@@ -116,20 +117,25 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Photos and scans bring uneven light, noise, specks and the lines of the form the digit was
     written on; clean input (an MNIST digit, a canvas drawing) passes through unchanged:
 
-    1. ink is the minority: dark on light when the mean lies below the median (the paper), else light
-       on dark; the paper under the ink is a grey opening larger than any stroke, and subtracting it
-       flattens uneven lighting, shadows and haze;
+    1. ink is the minority: dark on light when, in the middle of the picture (where the digit is and
+       the frame is not), the mean lies below the median (the paper), else light on dark; the paper
+       under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
+       lighting, shadows and haze;
     2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
        if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
        smudges apart from the strokes go);
     3. ruled lines and box borders (long straight runs reaching the image edge) are erased, then
-       specks (components far smaller than the largest).
+       specks (components far smaller than the largest);
+    4. strokes drawn as outlines (hollow pens, edge-detected images) are filled when thin enclosed gaps
+       make up much of the ink; the wide loops of 0, 6, 8, 9 are left open.
     """
     grey = np.asarray(grey, dtype=np.float32)
     if grey.size == 0 or float(grey.max()) - float(grey.min()) < 1e-6:
         return np.zeros_like(grey)
     grey = _despeckle(grey)
-    mean, median = float(grey.mean()), float(np.median(grey))
+    h, w = grey.shape
+    middle = grey[h // 8:h - h // 8, w // 8:w - w // 8]
+    mean, median = float(middle.mean()), float(np.median(middle))
     if abs(mean - median) < 1e-3:  # no skew to go by: the border is paper
         median = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
         mean = 0.5
@@ -179,7 +185,21 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     mask = keep[labels]
     mask &= ~_edge_lines(mask, strokes)
     mask = _drop_specks(mask, strokes)
-    return np.where(mask, ink, 0).astype(np.float32)
+    out = np.where(mask, ink, 0).astype(np.float32)
+    hollow = _hollow_strokes(mask & strokes)
+    if hollow is not None:
+        out[hollow] = float(np.median(ink[mask & strokes]))
+    return out
+
+
+def _hollow_strokes(strokes: np.ndarray) -> np.ndarray | None:
+    """The inside of strokes drawn as outlines: enclosed gaps too thin to survive a 3x3 opening, when they
+    add up to over ``_HOLLOW_SHARE`` of the stroke pixels (a solid digit's loops are wide, or rare)."""
+    holes = ndimage.binary_fill_holes(strokes) & ~strokes
+    if not holes.any():
+        return None
+    thin = holes & ~ndimage.binary_opening(holes, structure=np.ones((3, 3), bool))
+    return thin if thin.sum() > _HOLLOW_SHARE * strokes.sum() else None
 
 
 def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
