@@ -24,6 +24,7 @@ _MIN_INK_PIXELS = 2             # fewer marked pixels than this is a blank (dust
 _IMPULSE_FRACTION = 0.005       # share of isolated extreme pixels above which salt-and-pepper noise is filtered
 _SPECK_SHARE = 0.08             # a component with fewer stroke pixels than this share of the largest is a speck
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
+_FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
 
 
@@ -140,7 +141,26 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         median = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
         mean = 0.5
     pos = 1 - grey if mean < median else grey
-    return _clean(pos - ndimage.grey_opening(pos, size=max(3, min(grey.shape) // 2)))
+    window = max(3, min(h, w) // 2)
+    ink = pos - ndimage.grey_opening(pos, size=window)
+    local = _local_paper(pos, window)
+    t = _otsu(pos)
+    flipped = local > t
+    if flipped.mean() > _FLIPPED_SHARE:
+        # the median places a region's edge only to a pixel or two: bright pixels just outside are its paper
+        flipped |= (pos > t) & ndimage.binary_dilation(flipped, iterations=2)
+        # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
+        ink = np.where(flipped, np.clip(local - pos, 0, None), ink)
+    return _clean(ink)
+
+
+def _local_paper(pos: np.ndarray, window: int) -> np.ndarray:
+    """The median tone around each pixel (keeps the edges of paper regions), computed at most 64 pixels a side."""
+    h, w = pos.shape
+    k = max(1, -(-min(h, w) // 64))
+    small = pos[::k, ::k]
+    local = ndimage.median_filter(small, size=max(3, window // k), mode="nearest")
+    return np.kron(local, np.ones((k, k), np.float32))[:h, :w] if k > 1 else local
 
 
 def _despeckle(grey: np.ndarray) -> np.ndarray:
@@ -198,7 +218,9 @@ def _hollow_strokes(strokes: np.ndarray) -> np.ndarray | None:
     holes = ndimage.binary_fill_holes(strokes) & ~strokes
     if not holes.any():
         return None
-    thin = holes & ~ndimage.binary_opening(holes, structure=np.ones((3, 3), bool))
+    labels, n = ndimage.label(holes)
+    wide = np.unique(labels[ndimage.binary_opening(holes, structure=np.ones((3, 3), bool))])
+    thin = holes & ~np.isin(labels, wide[wide > 0])
     return thin if thin.sum() > _HOLLOW_SHARE * strokes.sum() else None
 
 
