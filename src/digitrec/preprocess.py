@@ -22,7 +22,7 @@ _BLANK_CONTRAST = 0.12          # ink must stand this far (0-1) above the paper 
 _INK_FRACTION = 0.25            # pixels above this share of the peak ink belong to the bounding box
 _MIN_INK_PIXELS = 2             # fewer marked pixels than this is a blank (dust, a stray click)
 _IMPULSE_FRACTION = 0.005       # share of isolated extreme pixels above which salt-and-pepper noise is filtered
-_SPECK_SHARE = 0.08             # a component with fewer stroke pixels than this share of the largest is a speck
+_SPECK_SHARE = 0.04             # a component with fewer stroke pixels than this share of the largest is a speck
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
 _FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
@@ -145,13 +145,19 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     ink = pos - ndimage.grey_opening(pos, size=window)
     local = _local_paper(pos, window)
     t = _otsu(pos)
-    flipped = local > t
+    flipped = _touching_edge(local > t)  # a band or a label runs off the picture; a bold stroke does not
     if flipped.mean() > _FLIPPED_SHARE:
         # the median places a region's edge only to a pixel or two: bright pixels just outside are its paper
         flipped |= (pos > t) & ndimage.binary_dilation(flipped, iterations=2)
         # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
         ink = np.where(flipped, np.clip(local - pos, 0, None), ink)
     return _clean(ink)
+
+
+def _touching_edge(mask: np.ndarray) -> np.ndarray:
+    labels, _ = ndimage.label(mask)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.isin(labels, edge[edge > 0])
 
 
 def _local_paper(pos: np.ndarray, window: int) -> np.ndarray:
@@ -225,16 +231,18 @@ def _hollow_strokes(strokes: np.ndarray) -> np.ndarray | None:
 
 
 def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
-    """Pixels of straight horizontal or vertical strokes longer than half the image that reach its edge.
+    """Pixels of straight horizontal or vertical strokes over three quarters of the image long that reach its edge.
 
     Where a digit's stroke crosses such a line the crossing is kept (ink on both sides of the line),
     and nothing is erased when the lines are nearly all the ink: a tightly cropped 1 is a vertical run too.
     """
     lines = np.zeros_like(mask)
     for axis in (0, 1):
-        length = mask.shape[axis] // 2 | 1
+        length = 3 * mask.shape[axis] // 4 | 1
         m = (strokes & mask).astype(np.uint8)
-        runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis), length, axis=axis) > 0
+        # zeros beyond the edge: the default reflection would double a stroke that ends there
+        runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis, mode="constant"), length,
+                                        axis=axis) > 0
         if not runs.any():
             continue
         labels, _ = ndimage.label(runs)
