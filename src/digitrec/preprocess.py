@@ -143,12 +143,14 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     pos = 1 - grey if mean < median else grey
     window = max(3, min(h, w) // 2)
     ink = pos - ndimage.grey_opening(pos, size=window)
-    local = _local_paper(pos, window)
-    t = _otsu(pos)
-    flipped = _touching_edge(local > t)  # a band or a label runs off the picture; a bold stroke does not
+    # where most of the surroundings are ink-toned (the median above Otsu's threshold, counted with a
+    # box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
+    bright = (pos > _otsu(pos)).astype(np.float32)
+    flipped = _touching_edge(ndimage.uniform_filter(bright, size=window, mode="nearest") > 0.5)
     if flipped.mean() > _FLIPPED_SHARE:
+        local = _local_paper(pos, window)
         # the median places a region's edge only to a pixel or two: bright pixels just outside are its paper
-        flipped |= (pos > t) & ndimage.binary_dilation(flipped, iterations=2)
+        flipped |= (bright > 0) & ndimage.binary_dilation(flipped, iterations=2)
         # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
         ink = np.where(flipped, np.clip(local - pos, 0, None), ink)
     return _clean(ink)
