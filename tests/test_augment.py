@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from digitrec import augment, data
+from digitrec.augment import random_affine
 
 
 @pytest.fixture(scope="module")
@@ -12,18 +13,46 @@ def digits():
     return x[:64]
 
 
-def _batch(x):
+def _tensor(x):
     return torch.from_numpy(x.astype(np.float32) / 255)[:, None]
 
 
-def test_same_seed_gives_the_same_augmented_batch(digits):
-    a = augment.random_warp(_batch(digits), torch.Generator().manual_seed(3), elastic_px=2.0)
-    b = augment.random_warp(_batch(digits), torch.Generator().manual_seed(3), elastic_px=2.0)
+def _batch():
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0
+    return x
+
+
+def test_random_affine_keeps_shape_and_range():
+    out = random_affine(_batch(), torch.Generator().manual_seed(0))
+    assert out.shape == (16, 1, 28, 28) and out.min() >= 0 and out.max() <= 1
+
+
+def test_random_affine_is_reproducible_from_its_generator():
+    a = random_affine(_batch(), torch.Generator().manual_seed(1))
+    b = random_affine(_batch(), torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+
+
+def test_random_affine_with_zero_ranges_is_the_identity():
+    x = _batch()
+    out = random_affine(x, torch.Generator().manual_seed(0), 0, 0, 0, 0)
+    assert torch.allclose(out, x, atol=1e-5)
+
+
+def test_random_affine_moves_each_image_differently():
+    out = random_affine(_batch(), torch.Generator().manual_seed(0))
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_same_seed_gives_the_same_augmented_tensor(digits):
+    a = augment.random_warp(_tensor(digits), torch.Generator().manual_seed(3), elastic_px=2.0)
+    b = augment.random_warp(_tensor(digits), torch.Generator().manual_seed(3), elastic_px=2.0)
     assert torch.equal(a, b)
 
 
 def test_elastic_warp_bends_strokes_but_keeps_the_ink(digits):
-    x = _batch(digits)
+    x = _tensor(digits)
     y = augment.random_warp(x, torch.Generator().manual_seed(0), 0, 0, 0, 0, elastic_px=2.0)
     assert not torch.allclose(x, y)
     ratio = y.sum((1, 2, 3)) / x.sum((1, 2, 3))
@@ -31,14 +60,14 @@ def test_elastic_warp_bends_strokes_but_keeps_the_ink(digits):
 
 
 def test_stroke_width_thickens_and_thins(digits):
-    x = _batch(digits)
+    x = _tensor(digits)
     y = augment.stroke_width(x, torch.Generator().manual_seed(0), p=1.0)
     change = (y > 0.5).sum((1, 2, 3)) - (x > 0.5).sum((1, 2, 3))
     assert (change > 0).any() and (change < 0).any()
 
 
 def test_blur_resample_contrast_noise_keep_shape_and_range(digits):
-    x, g = _batch(digits), torch.Generator().manual_seed(0)
+    x, g = _tensor(digits), torch.Generator().manual_seed(0)
     for y in (augment.blur_resample(x, g, 1.0, 1.5, 1.0, 10), augment.contrast(x, g, 1.0), augment.noise(x, g, 1.0)):
         assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1 and not torch.equal(x, y)
 

@@ -5,14 +5,11 @@ import pytest
 import digitrec
 from digitrec import augment, data
 from digitrec.evaluate import preprocessing_examples, robustness
-from digitrec.train import train
 
 
 @pytest.fixture(scope="module")
-def recognizer(tmp_path_factory):
-    out = tmp_path_factory.mktemp("robust")
-    train("cnn", "fast", out, train_subset=2000, test_subset=100, epochs=1, progress=False, holdout=300)
-    return digitrec.load(out / "model.pt")
+def recognizer(small_model):
+    return digitrec.load(small_model)
 
 
 def test_robustness_table_has_each_corruption_and_non_digit_set(recognizer):

@@ -5,6 +5,15 @@
 >>> r.predict("digit.png").digit
 """
 from .errors import InputError
-from .recognizer import Prediction, Recognizer, load
 
 __all__ = ["load", "Recognizer", "Prediction", "InputError"]
+
+_LAZY = {"load": "recognizer", "Recognizer": "recognizer", "Prediction": "recognizer"}
+
+
+def __getattr__(name):
+    # PyTorch takes seconds to import: load it on first use so `digitrec --help` answers at once
+    if name in _LAZY:
+        from importlib import import_module
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'digitrec' has no attribute {name!r}")

@@ -29,8 +29,8 @@ def _u(n: int, gen: torch.Generator, *shape) -> torch.Tensor:
     return torch.rand(n, *shape, generator=gen) * 2 - 1
 
 
-def _chosen(n: int, p: float, gen: torch.Generator) -> torch.Tensor:
-    return torch.rand(n, generator=gen) < p
+def _chosen(n: int, p: float, gen: torch.Generator, device=None) -> torch.Tensor:
+    return (torch.rand(n, generator=gen) < p).to(device)
 
 
 # --- training augmentation -------------------------------------------------------------------
@@ -74,14 +74,15 @@ def random_warp(x: torch.Tensor, gen: torch.Generator, rotate_deg: float = 10.0,
     stroke, as different hands make, not pixel jitter.
     """
     n, _, h, w = x.shape
-    grid = F.affine_grid(_affine_theta(n, h, w, gen, rotate_deg, scale, shear_deg, translate_px),
-                         [n, 1, h, w], align_corners=False)
+    # the parameters come from the (CPU) generator whatever the device, so a seeded run draws the same ones on GPU
+    theta = _affine_theta(n, h, w, gen, rotate_deg, scale, shear_deg, translate_px)
+    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
     if elastic_px > 0:
         nodes = _u(n, gen, 2, elastic_cells + 1, elastic_cells + 1) * elastic_px
         field = F.interpolate(nodes, size=(h, w), mode="bicubic", align_corners=True)
         # pixels -> grid_sample's [-1, 1] coordinates, x displacement first as in the grid
         grid = grid + field.permute(0, 2, 3, 1) * torch.tensor([2 / w, 2 / h])
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid.to(x.device), mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _dilate(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -95,7 +96,7 @@ def stroke_width(x: torch.Tensor, gen: torch.Generator, p: float = 0.3) -> torch
     Thinning uses the smaller kernel because MNIST strokes are 2-3 pixels wide: a 3x3 erosion erases them.
     """
     n = len(x)
-    r = torch.rand(n, generator=gen)
+    r = torch.rand(n, generator=gen).to(x.device)
     thick, thin = r < p / 2, (r >= p / 2) & (r < p)
     out = x.clone()
     if thick.any():
@@ -107,7 +108,7 @@ def stroke_width(x: torch.Tensor, gen: torch.Generator, p: float = 0.3) -> torch
 
 def _gaussian_kernels(sigma: torch.Tensor, radius: int) -> torch.Tensor:
     """1-D Gaussian kernels ``[N, 2*radius+1]``, one per sigma (sigma 0 gives the identity)."""
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=sigma.device)
     k = torch.exp(-t ** 2 / (2 * sigma.clamp_min(1e-3)[:, None] ** 2))
     return k / k.sum(1, keepdim=True)
 
@@ -129,12 +130,12 @@ def blur_resample(x: torch.Tensor, gen: torch.Generator, p_blur: float = 0.2, si
     down to a side of U(min_side, H) pixels and back up (a low-resolution camera or a thumbnail)."""
     n, _, h, w = x.shape
     out = x
-    pick = _chosen(n, p_blur, gen)
-    sigma = torch.rand(n, generator=gen) * sigma_px
+    pick = _chosen(n, p_blur, gen, x.device)
+    sigma = (torch.rand(n, generator=gen) * sigma_px).to(x.device)
     if pick.any():
         out = out.clone()
         out[pick] = _blur(x[pick], sigma[pick])
-    pick = _chosen(n, p_resample, gen)
+    pick = _chosen(n, p_resample, gen, x.device)
     side = int(torch.randint(min_side, h + 1, (1,), generator=gen))
     if pick.any() and side < h:
         out = out.clone()
@@ -146,9 +147,9 @@ def blur_resample(x: torch.Tensor, gen: torch.Generator, p_blur: float = 0.2, si
 def contrast(x: torch.Tensor, gen: torch.Generator, p: float = 0.3, gamma: float = 2.0, floor: float = 0.4) -> torch.Tensor:
     """For a share ``p``: ink -> ink ** g with g log-uniform in [1/gamma, gamma], times U(floor, 1) (faint ink)."""
     n = len(x)
-    pick = _chosen(n, p, gen).float()[:, None, None, None]
-    g = torch.exp(_u(n, gen) * math.log(gamma))[:, None, None, None]
-    gain = (floor + (1 - floor) * torch.rand(n, generator=gen))[:, None, None, None]
+    pick = _chosen(n, p, gen, x.device).float()[:, None, None, None]
+    g = torch.exp(_u(n, gen) * math.log(gamma)).to(x.device)[:, None, None, None]
+    gain = (floor + (1 - floor) * torch.rand(n, generator=gen)).to(x.device)[:, None, None, None]
     changed = x.clamp(0, 1).pow(g) * gain
     return pick * changed + (1 - pick) * x
 
@@ -156,11 +157,12 @@ def contrast(x: torch.Tensor, gen: torch.Generator, p: float = 0.3, gamma: float
 def noise(x: torch.Tensor, gen: torch.Generator, p: float = 0.2, sigma: float = 0.1, salt: float = 0.01) -> torch.Tensor:
     """For a share ``p``: add Gaussian noise of std U(0, sigma) and turn a share U(0, salt) of pixels white."""
     n = len(x)
-    pick = _chosen(n, p, gen)[:, None, None, None]
-    std = (torch.rand(n, generator=gen) * sigma)[:, None, None, None]
-    rate = (torch.rand(n, generator=gen) * salt)[:, None, None, None]
-    noisy = x + torch.randn(x.shape, generator=gen) * std
-    noisy = torch.where(torch.rand(x.shape, generator=gen) < rate, torch.ones_like(x), noisy).clamp(0, 1)
+    pick = _chosen(n, p, gen, x.device)[:, None, None, None]
+    std = (torch.rand(n, generator=gen) * sigma).to(x.device)[:, None, None, None]
+    rate = (torch.rand(n, generator=gen) * salt).to(x.device)[:, None, None, None]
+    noisy = x + torch.randn(x.shape, generator=gen).to(x.device) * std
+    salted = torch.rand(x.shape, generator=gen).to(x.device) < rate
+    noisy = torch.where(salted, torch.ones_like(x), noisy).clamp(0, 1)
     return torch.where(pick, noisy, x)
 
 

@@ -33,10 +33,18 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .train import launch, load_checkpoint, run
 
-    out = args.out or f"runs/{args.model}-{args.preset}"
-    ckpt = train(args.model, args.preset, out, resume=args.resume, seed=args.seed)
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
+    out = args.out = args.out or f"runs/{args.model}-{args.preset}"
+    if args.nproc > 1:
+        status = launch(args, args.nproc)
+        if status:
+            return status
+        ckpt = load_checkpoint(f"{out}/model.pt")
+    else:
+        ckpt = run(args)
     last = ckpt["history"][-1]
     print(f"{args.model} ({args.preset}): test accuracy {last['test_acc']:.4f} after {ckpt['train_seconds']:.1f} s "
           f"of training; checkpoint {out}/model.pt")
@@ -95,15 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print sizes and label counts as JSON")
     p.set_defaults(func=cmd_data)
 
-    from .train import PRESETS
+    from .train import add_arguments
     p = sub.add_parser("train", help="train a model on MNIST",
                        description="Train a CNN (presets: fast ~20 s, default ~10 min on 2 CPU cores) or the "
                                    "logistic-regression baseline. Writes OUT/model.pt and OUT/metrics.json each epoch.")
-    p.add_argument("--model", choices=["cnn", "logreg"], default="cnn", help="architecture (default: cnn)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="hyperparameter preset (default: default)")
-    p.add_argument("--out", help="output directory (default: runs/MODEL-PRESET)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt if it exists")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_arguments(p)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train on N local processes with DistributedDataParallel, launched by torchrun (default: 1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on MNIST: accuracy, macro-F1, ROC-AUC, RMSE, per class")

@@ -108,7 +108,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """A pickle is code: admit only the three globals an array pickle needs."""
 
     def find_class(self, module, name):
-        if (module, name) == ("numpy.core.multiarray", "_reconstruct"):
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
             return _reconstruct
         if (module, name) == ("numpy", "ndarray"):
             return np.ndarray

@@ -298,7 +298,8 @@ def to_mnist(ink: np.ndarray) -> np.ndarray | None:
     small = np.clip(small, 0, None)
     small /= max(float(small.max()), 1e-6)
     cy, cx = ndimage.center_of_mass(small)
-    top, left = round(13.5 - cy), round(13.5 - cx)  # 13.5: the centre of a 0..27 pixel grid
+    # MNIST puts the centre of mass on pixel (14, 14), not the grid centre 13.5: the test set's mean is 13.99, 14.01
+    top, left = round(14 - cy), round(14 - cx)
     top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)
     out = np.zeros((28, 28), np.float32)
     out[top:top + nh, left:left + nw] = small

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from conftest import draw_digit
+from digitrec import InputError
+from digitrec.preprocess import load_image, preprocess
+
+
+def _centre_of_mass(a):
+    return np.array(ndimage.center_of_mass(a))
+
+
+def test_output_is_28x28_float_in_unit_range(drawn_png):
+    out = preprocess(drawn_png(7))
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() == pytest.approx(1.0)
+
+
+def test_inverts_dark_ink_on_light_paper():
+    out = preprocess(draw_digit(1))
+    assert out[0, 0] == 0 and out.max() == pytest.approx(1.0)
+
+
+def test_both_polarities_give_the_same_image():
+    dark = preprocess(draw_digit(7))
+    light = preprocess(draw_digit(7, ink=255, paper=0))
+    assert np.abs(dark - light).max() < 1e-5
+
+
+def test_transparent_canvas_uses_alpha_as_ink(drawn_png):
+    rgba = preprocess(drawn_png(7, "rgba"))
+    dark = preprocess(drawn_png(7, "dark"))
+    assert np.abs(rgba - dark).max() < 1e-5
+
+
+def test_fits_the_digit_into_20_pixels_centred_by_mass():
+    img = Image.new("L", (500, 300), 255)
+    img.paste(draw_digit(0, size=120), (360, 20))  # small and off-centre
+    out = preprocess(img)
+    rows, cols = np.nonzero(out > 0.1)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 in (19, 20, 21)
+    assert np.allclose(_centre_of_mass(out), 14, atol=0.5)
+
+
+def test_mnist_digits_keep_their_shape(mnist_test_small):
+    x = mnist_test_small[0][:50]
+    out = np.stack([preprocess(a) for a in x])
+    corr = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(out, x / 255.0)]
+    assert np.median(corr) > 0.9
+
+
+def test_blank_and_near_blank_images_have_no_digit():
+    assert preprocess(np.zeros((28, 28), np.uint8)) is None
+    assert preprocess(np.full((200, 200, 3), 255, np.uint8)) is None
+    speck = np.full((100, 100), 250, np.uint8)
+    speck[50, 50] = 0
+    assert preprocess(speck) is None
+
+
+@pytest.mark.parametrize("dtype,scale", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0), (np.float64, 255.0)])
+def test_accepts_any_numeric_dtype(dtype, scale):
+    base = np.asarray(draw_digit(1), np.float64) / 255
+    out = preprocess((base * scale).astype(dtype))
+    assert out is not None and np.abs(out - preprocess(draw_digit(1))).max() < 0.02
+
+
+def test_accepts_rgb_and_single_channel_arrays():
+    grey = np.asarray(draw_digit(7))
+    rgb = np.stack([grey] * 3, axis=-1)
+    assert np.abs(preprocess(rgb) - preprocess(grey[:, :, None])).max() < 1e-5
+
+
+def test_reads_a_16_bit_png(tmp_path):
+    arr = (np.asarray(draw_digit(1), np.uint16) * 257)
+    Image.fromarray(arr).save(tmp_path / "deep.png")
+    assert preprocess(tmp_path / "deep.png") is not None
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 4, 5)), np.zeros((10,)), np.zeros((0, 5))])
+def test_bad_array_shapes_are_input_errors(bad):
+    with pytest.raises(InputError, match="shape"):
+        load_image(bad)
+
+
+def test_nan_pixels_are_input_errors():
+    a = np.zeros((28, 28), np.float32)
+    a[3, 3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        load_image(a)
+
+
+def test_non_image_file_is_an_input_error_naming_it(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(InputError, match="notes.txt"):
+        load_image(path)
+
+
+def test_truncated_png_is_an_input_error(tmp_path, drawn_png):
+    path = drawn_png(7)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError, match="7-dark.png"):
+        load_image(path)
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_unsupported_type_is_an_input_error():
+    with pytest.raises(InputError, match="list"):
+        load_image([[0, 1], [1, 0]])
