@@ -143,9 +143,9 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     pos = 1 - grey if mean < median else grey
     window = max(3, min(h, w) // 2)
     ink = pos - ndimage.grey_opening(pos, size=window)
-    # where most of the surroundings are ink-toned (the median above Otsu's threshold, counted with a
-    # box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
-    bright = (pos > _otsu(pos)).astype(np.float32)
+    # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
+    # with a box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
+    bright = (ink > _otsu(ink)).astype(np.float32)
     flipped = _touching_edge(ndimage.uniform_filter(bright, size=window, mode="nearest") > 0.5)
     if flipped.mean() > _FLIPPED_SHARE:
         local = _local_paper(pos, window)
@@ -241,7 +241,7 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     lines = np.zeros_like(mask)
     for axis in (0, 1):
         length = 3 * mask.shape[axis] // 4 | 1
-        m = (strokes & mask).astype(np.uint8)
+        m = mask.astype(np.uint8)
         # zeros beyond the edge: the default reflection would double a stroke that ends there
         runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis, mode="constant"), length,
                                         axis=axis) > 0
