@@ -1,7 +1,7 @@
 """Effect of each training augmentation: short runs, scored on clean and MNIST-C-style corrupted test images.
 
-Each variant trains the default architecture briefly on a subset with one augmentation added to
-the default affine one; every model sees the same test images through the full preprocessing, so
+Each variant trains the default preset briefly on a subset with the augmentations beyond the affine
+one switched off, then one (or several) switched back on; every model sees the same test images through the full preprocessing, so
 the differences are the augmentations'. Short runs rank the augmentations; they do not reach the
 final accuracies.
 
@@ -20,8 +20,11 @@ import torch
 
 from digitrec import augment, data
 from digitrec.recognizer import Recognizer
-from digitrec.train import _preprocessed, train
+from digitrec.train import PRESETS, _preprocessed, train
 
+# the default preset with every augmentation beyond the affine one, and outlier exposure, switched off
+BASE = {"elastic_px": 0.0, "stroke_p": 0.0, "blur_p": 0.0, "resample_p": 0.0, "contrast_p": 0.0, "noise_p": 0.0,
+        "outlier_share": 0.0}
 VARIANTS = {
     "affine only": {},
     "+ elastic": {"elastic_px": 1.5},
@@ -32,6 +35,7 @@ VARIANTS = {
     "+ elastic, stroke, blur/resample": {"elastic_px": 1.5, "stroke_p": 0.3, "blur_p": 0.2, "resample_p": 0.2},
     "+ all five": {"elastic_px": 1.5, "stroke_p": 0.3, "blur_p": 0.2, "resample_p": 0.2, "contrast_p": 0.3,
                    "noise_p": 0.2},
+    "default (+ outlier exposure)": {k: v for k, v in vars(PRESETS["default"]).items() if k in BASE},
 }
 
 
@@ -56,7 +60,7 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = train("cnn", "default", tmp, train_subset=a.train, epochs=a.epochs, test_subset=1000,
-                         progress=False, holdout=500, **extra)
+                         progress=False, holdout=500, **{**BASE, **extra})
         r = Recognizer(ckpt)
         acc = {}
         for cond, (x28, kept) in prepared.items():
