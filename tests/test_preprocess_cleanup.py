@@ -5,7 +5,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec import augment, data
-from digitrec.preprocess import ink_map, preprocess
+from digitrec.preprocess import deskewed, ink_map, preprocess
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,11 @@ def test_brightened_and_fogged_digits_keep_their_shape(digits):
         moved = augment.corrupt(digits[:10], name, seed=0)
         agree = [_agreement(preprocess(m), preprocess(c)) for m, c in zip(moved, digits[:10])]
         assert np.median(agree) > 0.8, name
+
+
+def test_deskew_stands_a_slanted_stroke_upright():
+    img = np.zeros((28, 28), np.float32)
+    for r in range(4, 24):
+        img[r, 8 + (24 - r) // 2:11 + (24 - r) // 2] = 1  # a stroke leaning right by 1 pixel in 2
+    cols = np.flatnonzero(deskewed(img)[4:24].max(0) > 0.5)
+    assert cols.max() - cols.min() <= 4 and preprocess(img, deskew=True) is not None

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from .errors import InputError
 
-__all__ = ["load_image", "ink_map", "to_mnist", "preprocess", "MAX_PIXELS"]
+__all__ = ["load_image", "ink_map", "to_mnist", "preprocess", "deskewed", "MAX_PIXELS"]
 
 MAX_PIXELS = 40_000_000         # larger images are refused before decoding (decompression bombs)
 _BLANK_CONTRAST = 0.12          # ink must stand this far (0-1) above the paper to count as a mark
@@ -121,7 +121,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     1. ink is the minority: dark on light when, in the middle of the picture (where the digit is and
        the frame is not), the mean lies below the median (the paper), else light on dark; the paper
        under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
-       lighting, shadows and haze;
+       lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
+       (a dark band across a light page) has its ink taken the other way round;
     2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
        if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
        smudges apart from the strokes go);
@@ -226,7 +227,7 @@ def _hollow_strokes(strokes: np.ndarray) -> np.ndarray | None:
     holes = ndimage.binary_fill_holes(strokes) & ~strokes
     if not holes.any():
         return None
-    labels, n = ndimage.label(holes)
+    labels, _ = ndimage.label(holes)
     wide = np.unique(labels[ndimage.binary_opening(holes, structure=np.ones((3, 3), bool))])
     thin = holes & ~np.isin(labels, wide[wide > 0])
     return thin if thin.sum() > _HOLLOW_SHARE * strokes.sum() else None
@@ -306,6 +307,29 @@ def to_mnist(ink: np.ndarray) -> np.ndarray | None:
     return out
 
 
-def preprocess(src) -> np.ndarray | None:
-    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank."""
-    return to_mnist(load_image(src))
+def preprocess(src, deskew: bool = False) -> np.ndarray | None:
+    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank.
+
+    ``deskew`` straightens slanted writing (see ``deskewed``); the bundled model is trained without it.
+    """
+    x28 = to_mnist(load_image(src))
+    return deskewed(x28) if deskew and x28 is not None else x28
+
+
+def deskewed(x28: np.ndarray) -> np.ndarray:
+    """Return the image sheared horizontally so that its ink leans neither way, about its centre of mass.
+
+    The slant is the ratio of the second moments mu11 / mu02 of the ink, the classic MNIST deskew.
+    """
+    total = float(x28.sum())
+    if total <= 0:
+        return x28
+    rows, cols = np.mgrid[:x28.shape[0], :x28.shape[1]]
+    cy, cx = (rows * x28).sum() / total, (cols * x28).sum() / total
+    mu02 = ((rows - cy) ** 2 * x28).sum() / total
+    if mu02 < 1e-6:
+        return x28
+    slant = ((rows - cy) * (cols - cx) * x28).sum() / total / mu02
+    # affine_transform reads input (r, c + slant * (r - cy)) for output (r, c)
+    out = ndimage.affine_transform(x28, [[1, 0], [slant, 1]], offset=[0, -slant * cy], order=1)
+    return np.clip(out, 0, 1).astype(np.float32)
