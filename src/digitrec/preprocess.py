@@ -242,7 +242,7 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     lines = np.zeros_like(mask)
     for axis in (0, 1):
         length = 3 * mask.shape[axis] // 4 | 1
-        m = mask.astype(np.uint8)
+        m = (strokes & mask).astype(np.uint8)
         # zeros beyond the edge: the default reflection would double a stroke that ends there
         runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis, mode="constant"), length,
                                         axis=axis) > 0
