@@ -33,14 +33,14 @@ _WORK_HEIGHT = 64          # px: the height of a digit where the field is segmen
 _MIN_AREA = 0.01           # components smaller than this share of a digit's height squared are specks
 _SPLIT_WIDTH = 0.75        # components wider than this many digit heights are cut into pieces
 _MIN_PART = 0.06           # a cut leaves at least this share of a digit's height squared of ink either side
-_CUT_SPACING = 0.06        # cuts at least this many digit heights apart (mean x of the seams)
+_CUT_SPACING = 0.06        # a cut is the cheapest seam within this many digit heights (mean x of the seams)
 _CUT_SLOPE_COST = 0.4      # ink-units a seam pays per pixel of sideways step, so that cuts stay straight
 _MAX_PIECES = 8            # a digit is made of at most this many neighbouring pieces
 _MAX_WIDTH = 1.3           # a digit is at most this many digit heights wide
 _MIN_HEIGHT = 0.45         # a candidate digit shorter than this share of the digit height is a mark
 # logistic regression on _features' columns, whole digit vs fragment or merged pair, and a bonus per digit read;
 # fitted on fields of MNIST *train* digits by `python benchmarks/sequence.py --fit`
-_VERIFIER = (-8.783, -0.794, 1.142, 2.768, 1.190, 6.328, -5.202, 5.649, -2.031, -2.016, -0.079, 0.109, -1.993)
+_VERIFIER = (-8.800, -0.780, 1.134, 2.714, 1.161, 6.445, -5.256, 5.624, -2.043, -2.022, -0.074, 0.198, -2.148)
 _DIGIT_BONUS = 1.5
 _MARK_LOG_P = math.log(0.15)  # log-probability of leaving a short mark out of the string
 _TALL_MARK_LOG_P = math.log(1e-3)  # ... and a digit-sized mark the classifier cannot read
