@@ -102,6 +102,13 @@ def test_leaves_a_hyphen_out_of_the_number(bundled, digit_ink):
     assert mx <= x0 - 40 and x0 + 15 <= mx + mw and my <= 98 <= my + mh
 
 
+def test_marks_the_recognizer_rejects_as_not_digits_are_left_out(digit_ink):
+    img, boxes = field(digit_ink, "56", gap=30)
+    n = digitrec.load(reject_threshold=float("inf")).read_number(img)  # a recognizer that rejects everything
+    assert n.text == "" and n.digits == [] and n.confidence == 0.0
+    assert len(n.marks) == 2 and all(iou(m, b) > 0.8 for m, b in zip(n.marks, boxes))
+
+
 def test_boxes_are_in_input_coordinates(bundled, digit_ink):
     img, boxes = field(digit_ink, "3827", gap=30)
     big = np.asarray(Image.fromarray(img).resize((2400, 600), Image.Resampling.BILINEAR))

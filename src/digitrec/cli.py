@@ -186,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("read", help="read a number (a line of handwritten digits) in each image file",
-                       description="Read one line of handwritten digits per image: ZIP codes, amounts, account numbers. "
-                                   "Touching digits are split; marks that are not digits are left out.")
+                       description="Read one line of handwritten digits per image: ZIP codes, amounts, account "
+                                   "numbers. Touching digits are split; marks that are not digits are left out.")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")

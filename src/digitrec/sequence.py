@@ -8,8 +8,9 @@ pieces is a candidate digit; all candidates go through the classifier in one bat
 programming picks the partition of the pieces that scores best: each digit its class's log-probability
 plus the log-odds, from a small logistic regression on its shape and cuts, that it is one whole digit
 rather than a fragment or two merged neighbours. Marks much shorter than a digit (a hyphen, a dot, a
-stray tick) may be left out of the string at a cost; a full-height mark only when the classifier and
-that regression both find it very unlike a digit (there is no "not a digit" class to ask).
+stray tick) may be left out of the string at a cost; a full-height mark when the classifier and that
+regression both find it very unlike a digit, or when the recognizer rejects the part chosen as "not a
+digit" (its ``reject_threshold``, as for a single image).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .preprocess import load_image, to_mnist
+from .preprocess import load_image, to_mnist_batch
 from .recognizer import Prediction
 
 __all__ = ["NumberReading", "read_number"]
@@ -32,14 +33,14 @@ _WORK_HEIGHT = 64          # px: the height of a digit where the field is segmen
 _MIN_AREA = 0.01           # components smaller than this share of a digit's height squared are specks
 _SPLIT_WIDTH = 0.75        # components wider than this many digit heights are cut into pieces
 _MIN_PART = 0.06           # a cut leaves at least this share of a digit's height squared of ink either side
-_CUT_SPACING = 0.06        # cuts at least this many digit heights apart (mean x of the seams)
+_CUT_SPACING = 0.06        # a cut is the cheapest seam within this many digit heights (mean x of the seams)
 _CUT_SLOPE_COST = 0.4      # ink-units a seam pays per pixel of sideways step, so that cuts stay straight
 _MAX_PIECES = 8            # a digit is made of at most this many neighbouring pieces
 _MAX_WIDTH = 1.3           # a digit is at most this many digit heights wide
 _MIN_HEIGHT = 0.45         # a candidate digit shorter than this share of the digit height is a mark
 # logistic regression on _features' columns, whole digit vs fragment or merged pair, and a bonus per digit read;
 # fitted on fields of MNIST *train* digits by `python benchmarks/sequence.py --fit`
-_VERIFIER = (-8.783, -0.794, 1.142, 2.768, 1.190, 6.328, -5.202, 5.649, -2.031, -2.016, -0.079, 0.109, -1.993)
+_VERIFIER = (-8.800, -0.780, 1.134, 2.714, 1.161, 6.445, -5.256, 5.624, -2.043, -2.022, -0.074, 0.198, -2.148)
 _DIGIT_BONUS = 1.5
 _MARK_LOG_P = math.log(0.15)  # log-probability of leaving a short mark out of the string
 _TALL_MARK_LOG_P = math.log(1e-3)  # ... and a digit-sized mark the classifier cannot read
@@ -51,7 +52,8 @@ class NumberReading:
 
     ``confidence`` is the product of the digits' confidences (the probability that every digit is right,
     if the classifier is calibrated); 0.0 for an empty field, as for a blank single digit.
-    ``marks`` are the boxes (x, y, width, height) of marks that were not read as digits.
+    ``marks`` are the boxes (x, y, width, height) of marks that were not read as digits: short ones (a hyphen,
+    a dot) and those the recognizer rejects as "not a digit".
     """
     text: str
     digits: list[Prediction] = field(default_factory=list)
@@ -86,7 +88,8 @@ def read_number(recognizer, image) -> NumberReading:
             parts.append((i, j, k))
     digits, marks = [], []
     for i, j, k in parts:
-        if k is None:
+        # a part the recognizer rejects as "not a digit" is a mark too, as a single image would be
+        if k is None or not seg.accepted[k]:
             marks.append(box(i, j))
             continue
         p = seg.probs[k]
@@ -105,6 +108,7 @@ class _Segmentation:
     cuts: list                 # cuts[i]: strokes a seam crossed between pieces i-1 and i (0: separate marks)
     spans: list                # candidate digits: runs (i, j) of pieces i..j-1
     probs: np.ndarray          # the classifier's probabilities [len(spans), 10]
+    accepted: np.ndarray       # [len(spans)] bool: not rejected by the recognizer as "not a digit"
 
 
 def _segment(recognizer, ink: np.ndarray) -> _Segmentation | None:
@@ -118,8 +122,9 @@ def _segment(recognizer, ink: np.ndarray) -> _Segmentation | None:
     if not pieces:
         return None
     spans, x28 = _candidates(work, pieces, digit_h)
-    probs = recognizer.probabilities(np.stack(x28)) if x28 else np.zeros((0, 10), np.float32)
-    return _Segmentation(scale, work, pieces, digit_h, cuts, spans, probs)
+    probs, digit_scores = recognizer.scores(x28)
+    return _Segmentation(scale, work, pieces, digit_h, cuts, spans, probs,
+                         digit_scores >= recognizer.reject_threshold)
 
 
 def _resize(a: np.ndarray, scale: float) -> np.ndarray:
@@ -244,20 +249,23 @@ def _union_box(pieces, i: int, j: int):
 
 def _candidates(work: np.ndarray, pieces, digit_h: float):
     """Every run ``(i, j)`` of neighbouring pieces that could be one digit, and its 28x28 model input."""
-    spans, x28 = [], []
+    spans, boxes = [], []
     for i in range(len(pieces)):
         for j in range(i + 1, min(len(pieces), i + _MAX_PIECES) + 1):
             r0, r1, c0, c1 = _union_box(pieces, i, j)
-            if c1 - c0 > _MAX_WIDTH * digit_h or r1 - r0 < _MIN_HEIGHT * digit_h:
-                continue
-            crop = np.zeros((r1 - r0, c1 - c0), np.float32)
-            for r, c, *_ in pieces[i:j]:
-                crop[r - r0, c - c0] = work[r, c]
-            a = to_mnist(crop)
-            if a is not None:
+            if c1 - c0 <= _MAX_WIDTH * digit_h and r1 - r0 >= _MIN_HEIGHT * digit_h:
                 spans.append((i, j))
-                x28.append(a)
-    return spans, x28
+                boxes.append((r0, r1, c0, c1))
+    if not spans:
+        return [], np.zeros((0, 28, 28), np.float32)
+    # each candidate's own ink, top-left aligned in one padded stack: the padding is paper, which the
+    # batched crop to the ink ignores
+    crops = np.zeros((len(spans), max(b[1] - b[0] for b in boxes), max(b[3] - b[2] for b in boxes)), np.float32)
+    for crop, (i, j), (r0, _, c0, _) in zip(crops, spans, boxes):
+        for r, c, *_ in pieces[i:j]:
+            crop[r - r0, c - c0] = work[r, c]
+    x28, found = to_mnist_batch(crops)
+    return [s for s, ok in zip(spans, found) if ok], x28[found]
 
 
 def _features(seg: _Segmentation) -> np.ndarray:
