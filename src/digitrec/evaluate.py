@@ -158,8 +158,6 @@ def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None
     and for each named set of non-digit images in ``non_digits`` the share rejected and the AUROC of the
     digit score separating clean ``x`` from it. Rejected or blank images count as wrong.
     """
-    from sklearn.metrics import roc_auc_score
-
     from .augment import CORRUPTIONS, corrupt
 
     digits, _, clean_score = _scored(recognizer, x)
@@ -175,7 +173,7 @@ def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None
         d, _, s = _scored(recognizer, images)
         both = np.r_[clean_score, s]
         both[~np.isfinite(both)] = np.nanmin(both[np.isfinite(both)]) - 1  # blanks: below every real score
-        auroc = roc_auc_score(np.r_[np.ones(len(clean_score)), np.zeros(len(s))], both)
+        auroc = skm.roc_auc_score(np.r_[np.ones(len(clean_score)), np.zeros(len(s))], both)
         out["not_a_digit"][name] = {"n": int(len(images)), "rejected": float((d < 0).mean()), "auroc": float(auroc)}
     return out
 

@@ -119,8 +119,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Photos and scans bring uneven light, noise, specks and the lines of the form the digit was
     written on; clean input (an MNIST digit, a canvas drawing) passes through unchanged:
 
-    1. ink is the minority: dark on light when, in the middle of the picture (where the digit is and
-       the frame is not), the mean lies below the median (the paper), else light on dark; the paper
+    1. ink is the minority, on the side of the paper's tone where the mean lies (see ``_dark_ink``); the paper
        under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
        lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
        (a dark band across a light page) has its ink taken the other way round;
@@ -137,12 +136,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         return np.zeros_like(grey)
     grey = _despeckle(grey)
     h, w = grey.shape
-    middle = grey[h // 8:h - h // 8, w // 8:w - w // 8]
-    mean, median = float(middle.mean()), float(np.median(middle))
-    if abs(mean - median) < 1e-3:  # no skew to go by: the border is paper
-        median = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
-        mean = 0.5
-    pos = 1 - grey if mean < median else grey
+    pos = 1 - grey if _dark_ink(grey) else grey
     window = max(3, min(h, w) // 2)
     ink = pos - ndimage.grey_opening(pos, size=window)
     # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
@@ -156,6 +150,20 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
         ink = np.where(flipped, np.clip(local - pos, 0, None), ink)
     return _clean(ink)
+
+
+def _dark_ink(grey: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper: the paper is most of the picture (its median), so the
+    mean lies on the ink's side of it; without such a skew, the middle of the picture (clear of a frame)
+    decides, and failing that the tone of the largest connected region, the paper's."""
+    h, w = grey.shape
+    for part in (grey, grey[h // 8:h - h // 8, w // 8:w - w // 8]):
+        mean, median = float(part.mean()), float(np.median(part))
+        if abs(mean - median) >= 1e-3:
+            return mean < median
+    light = grey > _otsu(grey)
+    largest = [np.bincount(ndimage.label(m)[0].ravel())[1:].max(initial=0) for m in (light, ~light)]
+    return bool(largest[0] > largest[1])
 
 
 def _touching_edge(mask: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ __all__ = ["Preset", "PRESETS", "train", "save_checkpoint", "load_checkpoint", "
            "digit_score"]
 
 CHECKPOINT_FORMAT = "digitrec-checkpoint/1"
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: the ink stage for photos and scans (issue 6)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Preset:
     outlier_share: float = 0.0     # synthetic non-digits added per digit in a batch (outlier exposure)
     outlier_weight: float = 0.5    # weight of their loss (cross-entropy to the uniform distribution)
     outlier_bank: int = 6000       # synthetic non-digits made, through preprocessing, before training
-    holdout: int = 5000            # last training images kept out: temperature and rejection threshold
+    holdout: int = 5000            # last training images kept out: temperature and rejection threshold (0: none)
     reject_rate: float = 0.005     # share of held-out digits the "not a digit" threshold may refuse
     eval_batch: int = 1000         # images per forward pass when scoring
 
@@ -226,13 +226,13 @@ def train(model: str = "cnn", preset: str | Preset = "default", out: str | os.Pa
         raise InputError(f"model must be 'cnn' or 'logreg', not {model!r}")
     x_np, y_np = data.load_mnist("train")
     xt_np, yt_np = data.load_mnist("test")
-    x_np, y_np = x_np[:train_subset], y_np[:train_subset]
+    # held out: the last images of MNIST's validation split (the last 10,000), never trained on; a
+    # subset run (tests) holds out a tenth of its size from there, so that calibration stays quick
+    n_hold = hp.holdout if train_subset is None else min(hp.holdout, train_subset // 10)
+    hold = (x_np[len(x_np) - n_hold:], y_np[len(y_np) - n_hold:])
+    x_np, y_np = x_np[:len(x_np) - hp.holdout][:train_subset], y_np[:len(y_np) - hp.holdout][:train_subset]
     xt_np, yt_np = xt_np[:test_subset], yt_np[:test_subset]
     data_hash = data.data_hash(x_np, y_np)
-    # the held-out images are MNIST's own validation split (the last 10,000) when training on all of it
-    n_hold = min(hp.holdout, len(x_np) // 5)
-    hold = (x_np[len(x_np) - n_hold:], y_np[len(y_np) - n_hold:])
-    x_np, y_np = x_np[:len(x_np) - n_hold], y_np[:len(y_np) - n_hold]
     x, y, xt, yt = _as_tensor(x_np), torch.from_numpy(y_np), _as_tensor(xt_np), torch.from_numpy(yt_np)
     meta = {"format": CHECKPOINT_FORMAT, "arch": model, "preset": preset_name, "hyperparameters": asdict(hp),
             "seed": seed, "data_hash": data_hash, "norm": [MNIST_MEAN, MNIST_STD],
@@ -250,7 +250,8 @@ def train(model: str = "cnn", preset: str | Preset = "default", out: str | os.Pa
             dist.destroy_process_group()
     net = build(ckpt["arch"], ckpt["config"])
     net.load_state_dict(ckpt["state_dict"])
-    ckpt.update(calibrate(net, *hold, hp.reject_rate, seed))
+    if n_hold:
+        ckpt.update(calibrate(net, *hold, hp.reject_rate, seed))
     if rank == 0:
         save_checkpoint(out / "model.pt", ckpt)
         _write_metrics(out, ckpt)
@@ -476,7 +477,8 @@ def calibrate(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray, reje
     t = float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
     score = digit_score(logits, t)
     threshold = float(torch.quantile(score, reject_rate))
-    outliers, _ = _preprocessed(augment.non_digits(1000, torch.Generator().manual_seed(20_000 + seed))[:, 0].numpy())
+    fakes = augment.non_digits(min(1000, len(y)), torch.Generator().manual_seed(20_000 + seed))
+    outliers, _ = _preprocessed(fakes[:, 0].numpy())
     out_score = digit_score(net(_normalise(torch.from_numpy(outliers)[:, None])), t)
     both = torch.cat([score, out_score]).numpy()
     ece = [expected_calibration_error(y.numpy(), torch.softmax(logits / temp, 1).numpy()) for temp in (1.0, t)]
