@@ -251,3 +251,46 @@ def test_a_stalled_upload_times_out(server):
 def test_serve_refuses_a_non_positive_limit(capsys):
     assert cli.main(["serve", "--max-batch", "0"]) == cli.EXIT_BAD_INPUT
     assert capsys.readouterr().err.strip() == "digitrec: error: max batch must be positive, got 0"
+
+
+# --- reading a number: POST /api/v1/read ------------------------------------------------------
+
+def _written_number(x, y, count: int) -> tuple[np.ndarray, str]:
+    """The first ``count`` digits side by side as on paper (4x larger, 20 px apart) and the number they make."""
+    gap = np.full((112, 20), 255, np.uint8)
+    row = np.hstack([gap] + [part for a in x[:count] for part in (_paper(a), gap)])
+    return np.pad(row, ((40, 40), (0, 0)), constant_values=255), "".join(map(str, y[:count]))
+
+
+def test_read_answers_the_number_with_a_box_per_digit_as_the_library_does(server, mnist, recognizer):
+    image, number = _written_number(*mnist, 5)
+    r = httpx.post(f"{server.url}/api/v1/read", files={"image": ("zip.png", _png(image), "image/png")}, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"text", "confidence", "digits", "marks"}
+    expected = recognizer.read_number(image)
+    assert body["text"] == expected.text == number
+    assert [d["box"] for d in body["digits"]] == [list(p.box) for p in expected.digits]
+    assert [d["digit"] for d in body["digits"]] == [int(c) for c in number]
+
+
+def test_read_takes_base64_json_and_a_blank_field_reads_as_no_digits(server, mnist):
+    image, number = _written_number(*mnist, 3)
+    r = httpx.post(f"{server.url}/api/v1/read", json={"image": base64.b64encode(_png(image)).decode()}, timeout=30)
+    assert r.status_code == 200 and r.json()["text"] == number
+    blank = httpx.post(f"{server.url}/api/v1/read", files={"image": ("b.png", _png(np.full((200, 800), 255, np.uint8)),
+                                                                        "image/png")}, timeout=30)
+    assert blank.status_code == 200 and blank.json() == {"text": "", "confidence": 0.0, "digits": [], "marks": []}
+
+
+def test_read_refuses_bad_input_with_json_errors_and_keeps_serving(server):
+    url = server.url
+    assert "not an image" in _assert_json_error(
+        httpx.post(f"{url}/api/v1/read", files={"image": ("x.png", b"not a png", "image/png")}, timeout=30), 400)
+    assert "too large" in _assert_json_error(
+        httpx.post(f"{url}/api/v1/read", files={"image": ("b.png", _png_bomb(20000, 20000), "image/png")}, timeout=30),
+        413)
+    _assert_json_error(httpx.post(f"{url}/api/v1/read", json={"picture": "x"}, timeout=30), 400)
+    _assert_json_error(httpx.get(f"{url}/api/v1/read", timeout=30), 405)
+    assert "/api/v1/read" in httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
+    _assert_healthy(url)

@@ -12,7 +12,7 @@ import torch
 from digitrec.train import load_checkpoint, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-RUN = dict(train_subset=4000, test_subset=1000, epochs=2)  # 31 steps of 128 (64 per rank) per epoch
+RUN = dict(train_subset=4000, test_subset=1000, epochs=2, batch_size=128)  # 31 steps of 128 (64 per rank) per epoch
 
 # What a user's own script under torchrun does: call train() on every rank. Each rank also saves the
 # replica it ends with, so that the test can compare them.

@@ -6,9 +6,9 @@
 """
 from .errors import InputError
 
-__all__ = ["load", "Recognizer", "Prediction", "InputError"]
+__all__ = ["load", "Recognizer", "Prediction", "NumberReading", "InputError"]
 
-_LAZY = {"load": "recognizer", "Recognizer": "recognizer", "Prediction": "recognizer"}
+_LAZY = {"load": "recognizer", "Recognizer": "recognizer", "Prediction": "recognizer", "NumberReading": "sequence"}
 
 
 def __getattr__(name):

@@ -94,6 +94,28 @@ def cmd_predict(args) -> int:
     return status
 
 
+def cmd_read(args) -> int:
+    import digitrec
+
+    r = digitrec.load(args.model)
+    status = 0
+    for path in args.files:
+        try:
+            n = r.read_number(path)
+        except InputError as e:
+            _fail(str(e))
+            status = EXIT_BAD_INPUT
+            continue
+        if args.json:
+            print(json.dumps({"file": path, **n.to_dict()}))
+        elif not n.text:
+            print(f"{path}: no digits found")
+        else:
+            print(f"{path}: {n.text}  (confidence {n.confidence:.3f}; digits "
+                  + " ".join(f"{p.digit}:{p.confidence:.2f}" for p in n.digits) + ")")
+    return status
+
+
 def cmd_serve(args) -> int:
     from .serve import Limits, serve
 
@@ -131,6 +153,22 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                         "`digitrec export`; onnx-int8: the bundled model's quantized file) (default: torch)")
 
 
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    if args.limit is not None and args.limit < 100:
+        raise InputError(f"--limit must be at least 100 test images, not {args.limit}")
+    if args.sample is not None and args.sample < 100:
+        raise InputError(f"--sample must be at least 100 training images, not {args.sample}")
+    m = build_report(args.model, args.out, limit=args.limit, sample=args.sample)
+    print(f"report written to {m['report']['html']} (and metrics.json) in {m['report']['seconds']:.0f} s")
+    for model in m["models"]:
+        s = model["scores"]
+        print(f"  {model['name']}: accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
+              f"ROC-AUC {s['roc_auc_ovr']:.5f}, ECE {s['ece']:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition: train, evaluate, "
                                      "read digits from images.")
@@ -163,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(p)
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("read", help="read a number (a line of handwritten digits) in each image file",
+                       description="Read one line of handwritten digits per image: ZIP codes, amounts, account "
+                                   "numbers. Touching digits are split; marks that are not digits are left out.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")
+    p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")
+    p.set_defaults(func=cmd_read)
+
     p = sub.add_parser("serve", help="serve the drawing page and the REST API on one local port",
                        description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
                                    "(spec at /openapi.json). Limits not given as options come from "
@@ -189,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true", help="also write the int8 model")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="write an HTML report: data analysis, scores, errors, ROC, calibration",
+                       description="Write OUT/report.html (one self-contained page that renders offline) and "
+                                   "OUT/metrics.json. Several --model files are compared side by side; without "
+                                   "--model, the bundled model and the bundled baseline are.")
+    p.add_argument("--model", metavar="PATH", nargs="+", action="extend",
+                   help="checkpoint(s) to report (default: the bundled model and baseline)")
+    p.add_argument("--out", default="runs/report", metavar="DIR", help="output directory (default: runs/report)")
+    p.add_argument("--limit", type=int, metavar="N", help="score only the first N test images (a quicker look)")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="training images in the PCA/t-SNE embeddings, stratified by digit (default: 3000; cached)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

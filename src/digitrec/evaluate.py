@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .preprocess import preprocess
 
 __all__ = ["scores", "evaluate", "expected_calibration_error", "predictions", "reliability", "roc_curves",
-           "top_confusions", "confident_errors", "throughput"]
+           "top_confusions", "confident_errors", "throughput", "robustness", "preprocessing_examples"]
 
 
 def predictions(recognizer, x: np.ndarray, progress: bool = False, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +135,57 @@ def evaluate(recognizer, x: np.ndarray, y: np.ndarray) -> dict:
     """Score ``recognizer`` on images ``x`` with labels ``y`` through its full path (preprocessing included)."""
     probs, predicted = predictions(recognizer, x)
     return scores(y, probs, predicted)
+
+
+def _scored(recognizer, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Preprocess ``images`` as ``Recognizer.predict_batch`` does; return digits (-1: none), probabilities
+    and digit scores (-inf for blanks, which are never digits)."""
+    x28 = [preprocess(a) for a in images]
+    found = [i for i, a in enumerate(x28) if a is not None]
+    probs = np.full((len(x28), 10), 0.1)
+    score = np.full(len(x28), -np.inf)
+    if found:
+        probs[found], score[found] = recognizer.scores(np.stack([x28[i] for i in found]))
+    digits = np.where(score >= recognizer.reject_threshold, probs.argmax(1), -1)
+    return digits, probs, score
+
+
+def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None = None,
+               corruptions=None, seed: int = 0) -> dict:
+    """Accuracy on MNIST-C-style corruptions of ``x`` and "not a digit" rejection; the robustness table.
+
+    Returns ``clean`` and ``corruptions[name]`` (accuracy, share rejected), ``mean_corruption_accuracy``,
+    and for each named set of non-digit images in ``non_digits`` the share rejected and the AUROC of the
+    digit score separating clean ``x`` from it. Rejected or blank images count as wrong.
+    """
+    from .augment import CORRUPTIONS, corrupt
+
+    digits, _, clean_score = _scored(recognizer, x)
+    out = {"n": int(len(y)), "reject_threshold": recognizer.reject_threshold,
+           "clean": {"accuracy": float((digits == y).mean()), "rejected": float((digits < 0).mean())},
+           "corruptions": {}}
+    for name in corruptions or CORRUPTIONS:
+        d, _, _ = _scored(recognizer, corrupt(x, name, seed))
+        out["corruptions"][name] = {"accuracy": float((d == y).mean()), "rejected": float((d < 0).mean())}
+    out["mean_corruption_accuracy"] = float(np.mean([c["accuracy"] for c in out["corruptions"].values()]))
+    out["not_a_digit"] = {}
+    for name, images in (non_digits or {}).items():
+        d, _, s = _scored(recognizer, images)
+        both = np.r_[clean_score, s]
+        both[~np.isfinite(both)] = np.nanmin(both[np.isfinite(both)]) - 1  # blanks: below every real score
+        auroc = skm.roc_auc_score(np.r_[np.ones(len(clean_score)), np.zeros(len(s))], both)
+        out["not_a_digit"][name] = {"n": int(len(images)), "rejected": float((d < 0).mean()), "auroc": float(auroc)}
+    return out
+
+
+def preprocessing_examples(images: np.ndarray, seed: int = 0) -> list[dict]:
+    """Before/after pairs for the report: each corruption of ``images`` and what preprocessing makes of it.
+
+    Returns dicts ``{"condition", "before" (uint8 HxW), "after" (float 28x28 in [0, 1], or None: blank)}``.
+    """
+    from .augment import CORRUPTIONS, corrupt, on_paper
+
+    conditions = {"clean": np.asarray(images, np.uint8),
+                  **{name: corrupt(images, name, seed) for name in CORRUPTIONS},
+                  **{f"photo: {kind}": on_paper(images, kind, seed) for kind in ("shadow", "ruled", "box", "specks")}}
+    return [{"condition": name, "before": b, "after": preprocess(b)} for name, batch in conditions.items() for b in batch]

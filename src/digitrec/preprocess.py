@@ -15,12 +15,18 @@ from scipy import ndimage
 
 from .errors import InputError
 
-__all__ = ["load_image", "ink_map", "to_mnist", "to_mnist_batch", "preprocess", "preprocess_batch", "MAX_PIXELS"]
+__all__ = ["load_image", "ink_map", "to_mnist", "to_mnist_batch", "preprocess", "preprocess_batch", "deskewed",
+           "MAX_PIXELS"]
 
 MAX_PIXELS = 40_000_000         # larger images are refused before decoding (decompression bombs)
 _BLANK_CONTRAST = 0.12          # ink must stand this far (0-1) above the paper to count as a mark
 _INK_FRACTION = 0.25            # pixels above this share of the peak ink belong to the bounding box
 _MIN_INK_PIXELS = 2             # fewer marked pixels than this is a blank (dust, a stray click)
+_IMPULSE_FRACTION = 0.005       # share of isolated extreme pixels above which salt-and-pepper noise is filtered
+_SPECK_SHARE = 0.04             # a component with fewer stroke pixels than this share of the largest is a speck
+_MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
+_FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
+_HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
 
 
 def load_image(src) -> np.ndarray:
@@ -108,11 +114,176 @@ def _from_array(a: np.ndarray) -> np.ndarray:
 
 
 def ink_map(grey: np.ndarray) -> np.ndarray:
-    """Return ink in [0, 1] (bright) from a grey image of either polarity, judged by its border (the paper)."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    ink = (paper - grey) if paper > 0.5 else (grey - paper)
-    return np.clip(ink, 0, 1).astype(np.float32)
+    """Return ink in [0, 1] (bright, paper 0) from a grey image of either polarity, cleaned up.
+
+    Photos and scans bring uneven light, noise, specks and the lines of the form the digit was
+    written on; clean input (an MNIST digit, a canvas drawing) passes through unchanged:
+
+    1. ink is the minority, on the side of the paper's tone where the mean lies (see ``_dark_ink``); the paper
+       under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
+       lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
+       (a dark band across a light page) has its ink taken the other way round;
+    2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
+       if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
+       smudges apart from the strokes go);
+    3. ruled lines and box borders (long straight runs reaching the image edge) are erased, then
+       specks (components far smaller than the largest);
+    4. strokes drawn as outlines (hollow pens, edge-detected images) are filled when thin enclosed gaps
+       make up much of the ink; the wide loops of 0, 6, 8, 9 are left open.
+    """
+    grey = np.asarray(grey, dtype=np.float32)
+    if grey.size == 0 or float(grey.max()) - float(grey.min()) < 1e-6:
+        return np.zeros_like(grey)
+    grey = _despeckle(grey)
+    h, w = grey.shape
+    pos = 1 - grey if _dark_ink(grey) else grey
+    window = max(3, min(h, w) // 2)
+    ink = pos - ndimage.grey_opening(pos, size=window)
+    # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
+    # with a box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
+    bright = (ink > _otsu(ink)).astype(np.float32)
+    flipped = _touching_edge(ndimage.uniform_filter(bright, size=window, mode="nearest") > 0.5)
+    if flipped.mean() > _FLIPPED_SHARE:
+        local = _local_paper(pos, window)
+        # the median places a region's edge only to a pixel or two: bright pixels just outside are its paper
+        flipped |= (bright > 0) & ndimage.binary_dilation(flipped, iterations=2)
+        # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
+        ink = np.where(flipped, np.clip(local - pos, 0, None), ink)
+    return _clean(ink)
+
+
+def _dark_ink(grey: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper: the paper is most of the picture (its median), so the
+    mean lies on the ink's side of it; without such a skew, the middle of the picture (clear of a frame)
+    decides, and failing that the tone of the largest connected region, the paper's."""
+    h, w = grey.shape
+    for part in (grey, grey[h // 8:h - h // 8, w // 8:w - w // 8]):
+        mean, median = float(part.mean()), float(np.median(part))
+        if abs(mean - median) >= 1e-3:
+            return mean < median
+    light = grey > _otsu(grey)
+    largest = [np.bincount(ndimage.label(m)[0].ravel())[1:].max(initial=0) for m in (light, ~light)]
+    return bool(largest[0] > largest[1])
+
+
+def _touching_edge(mask: np.ndarray) -> np.ndarray:
+    labels, _ = ndimage.label(mask)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.isin(labels, edge[edge > 0])
+
+
+def _local_paper(pos: np.ndarray, window: int) -> np.ndarray:
+    """The median tone around each pixel (keeps the edges of paper regions), computed at most 64 pixels a side."""
+    h, w = pos.shape
+    k = max(1, -(-min(h, w) // 64))
+    small = pos[::k, ::k]
+    local = ndimage.median_filter(small, size=max(3, window // k), mode="nearest")
+    return np.kron(local, np.ones((k, k), np.float32))[:h, :w] if k > 1 else local
+
+
+def _despeckle(grey: np.ndarray) -> np.ndarray:
+    """A 3x3 median when salt-and-pepper noise is present (isolated pixels far from all 8 neighbours)."""
+    foot = np.ones((3, 3), bool)
+    foot[1, 1] = False
+    lo = ndimage.minimum_filter(grey, footprint=foot, mode="nearest")
+    hi = ndimage.maximum_filter(grey, footprint=foot, mode="nearest")
+    isolated = (grey - hi > 0.5) | (lo - grey > 0.5)
+    if isolated.mean() > _IMPULSE_FRACTION:
+        return ndimage.median_filter(grey, size=3, mode="nearest")
+    return grey
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold: the cut of [0, max] that maximises the between-class variance."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max())))
+    mids = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * mids)
+    mean0 = m0 / np.maximum(w0, 1)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mean0 - mean1) ** 2
+    return float(edges[1:][np.argmax(between)])
+
+
+def _clean(ink: np.ndarray) -> np.ndarray:
+    peak = float(ink.max())
+    if peak <= 0:
+        return ink
+    t = _otsu(ink)
+    paper = ink[ink <= t]
+    noise = float(np.median(paper)) + 4 * 1.4826 * float(np.median(np.abs(paper - np.median(paper))))
+    if peak - noise < _BLANK_CONTRAST:
+        return np.zeros_like(ink)
+    strokes = ink > t
+    labels, n = ndimage.label(ink > noise, structure=np.ones((3, 3)))
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(labels[strokes])] = True
+    keep[0] = False
+    mask = keep[labels]
+    mask &= ~_edge_lines(mask, strokes)
+    mask = _drop_specks(mask, strokes)
+    out = np.where(mask, ink, 0).astype(np.float32)
+    hollow = _hollow_strokes(mask & strokes)
+    if hollow is not None:
+        out[hollow] = float(np.median(ink[mask & strokes]))
+    return out
+
+
+def _hollow_strokes(strokes: np.ndarray) -> np.ndarray | None:
+    """The inside of strokes drawn as outlines: enclosed gaps too thin to survive a 3x3 opening, when they
+    add up to over ``_HOLLOW_SHARE`` of the stroke pixels (a solid digit's loops are wide, or rare)."""
+    holes = ndimage.binary_fill_holes(strokes) & ~strokes
+    if not holes.any():
+        return None
+    labels, _ = ndimage.label(holes)
+    wide = np.unique(labels[ndimage.binary_opening(holes, structure=np.ones((3, 3), bool))])
+    thin = holes & ~np.isin(labels, wide[wide > 0])
+    return thin if thin.sum() > _HOLLOW_SHARE * strokes.sum() else None
+
+
+def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Pixels of straight horizontal or vertical strokes over three quarters of the image long that reach its edge.
+
+    Where a digit's stroke crosses such a line the crossing is kept (ink on both sides of the line),
+    and nothing is erased when the lines are nearly all the ink: a tightly cropped 1 is a vertical run too.
+    """
+    lines = np.zeros_like(mask)
+    for axis in (0, 1):
+        length = 3 * mask.shape[axis] // 4 | 1
+        m = (strokes & mask).astype(np.uint8)
+        # zeros beyond the edge: the default reflection would double a stroke that ends there
+        runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(m, length, axis=axis, mode="constant"), length,
+                                        axis=axis) > 0
+        if not runs.any():
+            continue
+        labels, _ = ndimage.label(runs)
+        edge = np.take(labels, [0, -1], axis=axis).ravel()
+        found = np.isin(labels, edge[edge > 0])
+        if not found.any():
+            continue
+        # the anti-aliased fringe of a line is part of it
+        found = ndimage.binary_dilation(found, iterations=1) & mask
+        thickness = int(np.ceil(found.sum() / max(1, found.any(axis=1 - axis).sum())))
+        across = [1, 1]
+        across[1 - axis] = 2 * thickness + 3
+        bridged = ndimage.binary_closing(strokes & ~found, structure=np.ones(across, bool))
+        lines |= found & ~bridged
+    if lines.any() and (mask & ~lines).sum() < _MIN_LEFT_AFTER_LINES * mask.sum():
+        return np.zeros_like(mask)
+    return lines
+
+
+def _drop_specks(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Remove components whose stroke pixels are fewer than ``_SPECK_SHARE`` of the largest component's."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n <= 1:
+        return mask
+    size = np.bincount(labels[strokes & mask], minlength=n + 1)
+    size[0] = 0
+    keep = size >= _SPECK_SHARE * size.max()
+    keep[0] = False
+    return keep[labels]
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray | None:
@@ -239,6 +410,29 @@ def preprocess_batch(images) -> tuple[np.ndarray, np.ndarray]:
     return x28, found
 
 
-def preprocess(src) -> np.ndarray | None:
-    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank."""
-    return to_mnist(load_image(src))
+def preprocess(src, deskew: bool = False) -> np.ndarray | None:
+    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank.
+
+    ``deskew`` straightens slanted writing (see ``deskewed``); the bundled model is trained without it.
+    """
+    x28 = to_mnist(load_image(src))
+    return deskewed(x28) if deskew and x28 is not None else x28
+
+
+def deskewed(x28: np.ndarray) -> np.ndarray:
+    """Return the image sheared horizontally so that its ink leans neither way, about its centre of mass.
+
+    The slant is the ratio of the second moments mu11 / mu02 of the ink, the classic MNIST deskew.
+    """
+    total = float(x28.sum())
+    if total <= 0:
+        return x28
+    rows, cols = np.mgrid[:x28.shape[0], :x28.shape[1]]
+    cy, cx = (rows * x28).sum() / total, (cols * x28).sum() / total
+    mu02 = ((rows - cy) ** 2 * x28).sum() / total
+    if mu02 < 1e-6:
+        return x28
+    slant = ((rows - cy) * (cols - cx) * x28).sum() / total / mu02
+    # affine_transform reads input (r, c + slant * (r - cy)) for output (r, c)
+    out = ndimage.affine_transform(x28, [[1, 0], [slant, 1]], offset=[0, -slant * cy], order=1)
+    return np.clip(out, 0, 1).astype(np.float32)

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,7 +13,10 @@ import torch
 from .errors import InputError
 from .models import build
 from .preprocess import preprocess_batch
-from .train import load_checkpoint
+from .train import digit_score, load_checkpoint
+
+if TYPE_CHECKING:
+    from .sequence import NumberReading
 
 __all__ = ["Prediction", "Recognizer", "load", "bundled_model_path", "BACKENDS"]
 
@@ -24,7 +28,10 @@ _BUNDLED = {"torch": "default.pt", "onnx": "default.onnx", "onnx-int8": "default
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the model read in one image. ``digit`` is None when there is no digit (blank or rejected)."""
+    """What the model read in one image. ``digit`` is None when there is no digit (blank or rejected).
+
+    A rejected image keeps the probabilities and confidence of what it looked most like.
+    """
     digit: int | None
     confidence: float
     probabilities: tuple[float, ...]
@@ -54,9 +61,15 @@ def bundled_model_path(backend: str = "torch") -> Path:
 
 
 class Recognizer:
-    """A trained model with its preprocessing; build one with ``digitrec.load()``."""
+    """A trained model with its preprocessing; build one with ``digitrec.load()``.
 
-    def __init__(self, checkpoint: dict, batch_size: int = 256, onnx: "OnnxModel | None" = None):
+    ``reject_threshold``: an image whose digit score (minus the energy of the calibrated logits) falls
+    below it is "not a digit" (``digit`` None). Default: the checkpoint's, fitted on held-out training
+    digits; ``None`` there or ``-inf`` here turns rejection off.
+    """
+
+    def __init__(self, checkpoint: dict, batch_size: int = 256, reject_threshold: float | None = None,
+                 onnx: "OnnxModel | None" = None):
         """``checkpoint`` with weights runs in PyTorch; with ``onnx`` given it only needs the metadata."""
         self.checkpoint = checkpoint
         self.onnx = onnx
@@ -69,11 +82,19 @@ class Recognizer:
         self.mean, self.std = checkpoint["norm"]
         self.temperature = float(checkpoint.get("temperature", 1.0))
         self.batch_size = batch_size
+        if reject_threshold is None:
+            reject_threshold = checkpoint.get("reject_threshold")
+        self.reject_threshold = float("-inf") if reject_threshold is None else float(reject_threshold)
 
     @torch.inference_mode()
     def probabilities(self, x28: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities ``[N,10]`` for preprocessed float arrays ``[N,28,28]`` in [0, 1]."""
-        out = []
+        return self.scores(x28)[0]
+
+    @torch.inference_mode()
+    def scores(self, x28: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return calibrated probabilities ``[N,10]`` and digit scores ``[N]`` (higher: more like a digit)."""
+        probs, score = [], []
         for i in range(0, len(x28), self.batch_size):
             xb = np.ascontiguousarray(x28[i:i + self.batch_size], dtype=np.float32)
             if self.onnx is not None:
@@ -81,8 +102,11 @@ class Recognizer:
             else:
                 xt = (torch.from_numpy(xb).unsqueeze(1) - self.mean) / self.std
                 logits = self.model(xt.contiguous(memory_format=torch.channels_last))
-            out.append(torch.softmax(logits / self.temperature, dim=1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+            probs.append(torch.softmax(logits / self.temperature, dim=1).numpy())
+            score.append(digit_score(logits, self.temperature).numpy())
+        if not probs:
+            return np.zeros((0, 10), np.float32), np.zeros(0, np.float32)
+        return np.concatenate(probs), np.concatenate(score)
 
     def predict(self, image) -> Prediction:
         """Read one image (path, bytes, PIL image or array of any size and layout)."""
@@ -100,18 +124,28 @@ class Recognizer:
 
     def _read(self, x28: np.ndarray, has_mark: np.ndarray) -> list[Prediction]:
         found = np.flatnonzero(has_mark)
-        probs = self.probabilities(x28[found])
+        probs, score = self.scores(x28[found])
+        accepted = (score >= self.reject_threshold).tolist()
         preds = [_BLANK] * len(x28)
         # one tolist() instead of per-element float(): at 20,000 images/s every microsecond per image counts
-        for i, digit, p in zip(found.tolist(), probs.argmax(1).tolist(), probs.tolist()):
-            preds[i] = Prediction(digit=digit, confidence=p[digit], probabilities=tuple(p))
+        for i, digit, p, ok in zip(found.tolist(), probs.argmax(1).tolist(), probs.tolist(), accepted):
+            preds[i] = Prediction(digit=digit if ok else None, confidence=p[digit], probabilities=tuple(p))
         return preds
 
+    def read_number(self, image) -> NumberReading:
+        """Read a line of handwritten digits (a ZIP code, an amount): a ``NumberReading`` with a box per digit."""
+        # sequence builds on this module (it needs Prediction), so importing it at the top would be circular
+        from .sequence import read_number
 
-def load(path: str | os.PathLike | None = None, backend: str = "torch") -> Recognizer:
+        return read_number(self, image)
+
+
+def load(path: str | os.PathLike | None = None, backend: str = "torch",
+         reject_threshold: float | None = None) -> Recognizer:
     """Return a Recognizer for the model at ``path`` (default: the bundled one), run by ``backend``.
 
     'torch' reads a checkpoint (.pt); 'onnx' and 'onnx-int8' read a file made by ``digitrec export``.
+    ``reject_threshold`` overrides the checkpoint's "not a digit" threshold (``float('-inf')``: never reject).
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -119,11 +153,11 @@ def load(path: str | os.PathLike | None = None, backend: str = "torch") -> Recog
     if backend == "torch":
         if path.suffix == ".onnx":
             raise InputError(f"{path}: is an ONNX model; load it with backend 'onnx'")
-        return Recognizer(load_checkpoint(path))
+        return Recognizer(load_checkpoint(path), reject_threshold=reject_threshold)
     if path.suffix == ".pt":
         raise InputError(f"{path}: is a PyTorch checkpoint; use backend 'torch', or export it with "
                          f"`digitrec export --model {path}`")
     from .export import OnnxModel  # here, so that `import digitrec` does not load onnx and onnxruntime
 
     model = OnnxModel(path)
-    return Recognizer(model.meta, onnx=model)
+    return Recognizer(model.meta, reject_threshold=reject_threshold, onnx=model)

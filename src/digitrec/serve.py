@@ -37,7 +37,7 @@ from pydantic import BaseModel, ValidationError  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .errors import InputError  # noqa: E402
-from .preprocess import preprocess  # noqa: E402
+from .preprocess import load_image, preprocess  # noqa: E402
 from .recognizer import Prediction, Recognizer  # noqa: E402
 
 __all__ = ["Limits", "create_app", "serve"]
@@ -142,6 +142,15 @@ class _Engine:
                 raise InputError(f"{prefix}{e}") from None
         return out
 
+    def _read_number(self, src):
+        if isinstance(src, (bytes, str)):
+            _check_pixels(src, self.max_pixels)
+        return self.recognizer.read_number(src)
+
+    async def read_number(self, src):
+        """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
+        return await self.run(self._read_number, src)
+
     async def preprocess(self, images: list, prefixes: list[str]) -> list[np.ndarray | None]:
         """Return the 28x28 arrays the model will see (``None`` for blanks); bytes and paths are size-checked."""
         return await self.run(self._preprocess_all, images, prefixes)
@@ -185,6 +194,17 @@ class PredictionOut(BaseModel):
     confidence: float
     probabilities: list[float]
     top3: list[TopDigit]
+
+
+class DigitOut(PredictionOut):
+    box: list[int]  # x, y, width, height in the uploaded image, pixels
+
+
+class NumberOut(BaseModel):
+    text: str  # the digits read, left to right; "" when there are none
+    confidence: float  # product of the digits' confidences; 0 when there are none
+    digits: list[DigitOut]
+    marks: list[list[int]]  # boxes of marks left out of the text as not digits (a hyphen, a dot)
 
 
 class ImageIn(BaseModel):
@@ -299,6 +319,14 @@ def _api(engine: _Engine, limits: Limits) -> APIRouter:
     async def predict_batch(request: Request):
         return await _predict_uploads(request, engine, limits, many=True)
 
+    @api.post("/read", response_model=NumberOut, openapi_extra=_body_doc("image", False, ImageIn),
+              summary="Read a number, one line of handwritten digits (multipart field 'image', or JSON base64 "
+                      "'image'): the text and a box per digit")
+    async def read(request: Request):
+        deadline = asyncio.get_running_loop().time() + limits.timeout_s
+        (image,) = await _in_time(_read_images(request, False, 1), deadline, 408, "receiving the request body")
+        return (await _in_time(engine.read_number(image), deadline, 503, "reading the number")).to_dict()
+
     @api.get("/health", summary="Liveness, the model in use and the limits in force")
     async def health():
         ckpt = engine.recognizer.checkpoint
@@ -349,6 +377,7 @@ _CSS = """
 .digit-result .digit { font-size: 7rem; font-weight: 700; line-height: 1; text-align: center; }
 .digit-result .confidence { text-align: center; font-size: 1.1rem; }
 .digit-result .none { font-size: 1.6rem; text-align: center; padding: 2.5rem 0; opacity: .75; }
+.number-result .digit { font-size: 4rem; letter-spacing: .05em; }
 """
 # Gradio's sketchpad starts, and restarts after its bin button, with no tool chosen ("select the draw
 # tool to start"): choose the brush, so that the user can just draw.
@@ -429,13 +458,62 @@ def _upload_tab(engine: _Engine) -> None:
     upload.change(read_upload, upload, outputs, show_progress="hidden", concurrency_limit=None)
 
 
+_NO_NUMBER = '<div class="none">no digits found</div>'
+# the pad's brush, picked when its tab opens (see _PICK_BRUSH)
+_PICK_NUMBER_BRUSH = _PICK_BRUSH.replace("#sketchpad", "#numberpad")
+
+
+def _number_result(ink: np.ndarray | None, reading) -> tuple:
+    """The number tab's outputs: the text (large) with its confidence, and the writing with a box per digit."""
+    if reading is None or not reading.text:
+        return _NO_NUMBER, None
+    html = (f'<div class="digit">{reading.text}</div>'
+            f'<div class="confidence">confidence {reading.confidence:.1%}</div>')
+    paper = (255 - ink * 255).astype(np.uint8)
+    boxes = []
+    for p in reading.digits:
+        x, y, w, h = p.box
+        boxes.append(((x, y, x + w, y + h), str(p.digit)))
+    return html, (paper, boxes)
+
+
+def _number_tab(engine: _Engine) -> None:
+    with gr.Tab("Write a number", id="number") as tab:
+        pad = gr.Sketchpad(label="Write a number on one line (a ZIP code, an amount)", type="numpy",
+                           image_mode="RGBA", canvas_size=(1000, 250),
+                           brush=gr.Brush(default_size=10, colors=["#000000"], color_mode="fixed"),
+                           layers=False, transforms=(), elem_id="numberpad")
+        with gr.Row():
+            result = gr.HTML(_NO_NUMBER, elem_id="number-result",
+                             elem_classes=["digit-result", "number-result"], label="Number")
+            boxes = gr.AnnotatedImage(label="The digits found", format="png", show_legend=False,
+                                      elem_id="number-boxes", buttons=[])
+    outputs = [result, boxes]
+
+    async def read_writing(value):
+        composite = value and value.get("composite")
+        if composite is None:
+            return _number_result(None, None)
+        try:
+            reading = await engine.read_number(composite)
+        except InputError as e:
+            return f'<div class="none">no digits found<br><small>{escape(str(e))}</small></div>', None
+        return _number_result(await engine.run(load_image, composite), reading)
+
+    pad.change(read_writing, pad, outputs, show_progress="hidden", trigger_mode="always_last",
+               concurrency_limit=None)
+    pad.clear(lambda: _number_result(None, None), None, outputs, js=_PICK_NUMBER_BRUSH, show_progress="hidden")
+    tab.select(None, js=_PICK_NUMBER_BRUSH)
+
+
 def _page(engine: _Engine) -> gr.Blocks:
     with gr.Blocks(title="digitrec", analytics_enabled=False) as page:
-        gr.Markdown("# digitrec\nDraw a digit, or upload a photo or scan of one. The REST API under `/api/v1` "
-                    "is described at [/openapi.json](/openapi.json).")
+        gr.Markdown("# digitrec\nDraw a digit, upload a photo or scan of one, or write a number. The REST API "
+                    "under `/api/v1` is described at [/openapi.json](/openapi.json).")
         with gr.Tabs():
             _draw_tab(engine)
             _upload_tab(engine)
+            _number_tab(engine)
     return page
 
 

@@ -92,3 +92,27 @@ def test_the_page_fetches_nothing_from_outside_this_machine(page, server, reques
     assert outside == []
     fonts = [u for u in requested if urlsplit(u).path.endswith((".woff", ".woff2", ".ttf", ".otf"))]
     assert fonts == []  # system fonts only
+
+
+def _write(page, points):
+    """Drag through ``points``, fractions (x, y) of the wide number pad's drawing area (4:1, centred in its box)."""
+    box = page.locator("#numberpad canvas").first.bounding_box()
+    width = box["width"] * 0.85
+    height = width / 4
+    x0, y0 = box["x"] + (box["width"] - width) / 2, box["y"] + (box["height"] - height) / 2
+    page.mouse.move(x0 + points[0][0] * width, y0 + points[0][1] * height)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x * width, y0 + y * height, steps=4)
+    page.mouse.up()
+
+
+def test_writing_a_number_shows_it_and_a_box_per_digit(page):
+    page.get_by_role("tab", name="Write a number").click()
+    expect(page.locator("#numberpad canvas").first).to_be_visible(timeout=ANSWER_MS)
+    _write(page, [(0.3, 0.15), (0.29, 0.85)])                  # 1
+    _write(page, [(0.4, 0.2), (0.52, 0.2), (0.44, 0.85)])      # 7
+    _write(page, [(0.62, 0.15), (0.61, 0.85)])                 # 1
+    expect(page.locator("#number-result .digit")).to_have_text("171", timeout=ANSWER_MS)
+    expect(page.locator("#number-boxes img.base-image")).to_be_visible()
+    expect(page.locator("#number-boxes img.mask")).to_have_count(3)  # one box per digit
