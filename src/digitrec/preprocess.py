@@ -376,30 +376,12 @@ def _shift_matrix(offset: np.ndarray) -> np.ndarray:
     return (np.arange(28)[None, :, None] == np.arange(_BOX)[None, None, :] + offset[:, None, None]).astype(np.float32)
 
 
-def _ink_map_batch(images: np.ndarray) -> np.ndarray:
-    """``load_image`` then ``ink_map`` for ``[N,H,W]`` uint8 grey images at once: each image's paper is the
-    median of its own border."""
-    grey = images.astype(np.float32)
-    grey /= 255
-    border = np.concatenate([grey[:, 0], grey[:, -1], grey[:, :, 0], grey[:, :, -1]], axis=1)
-    paper = np.median(border, axis=1).astype(np.float32)[:, None, None]
-    grey -= paper
-    grey *= np.where(paper > 0.5, -1, 1).astype(np.float32)  # dark ink on light paper: ink = paper - grey
-    return np.clip(grey, 0, 1, out=grey)
-
-
 def preprocess_batch(images) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(x28 [N,28,28] float32, found [N] bool)`` for many images, as ``preprocess`` gives one by one.
+    """Return ``(x28 [N,28,28] float32, found [N] bool)`` for many images, exactly as ``preprocess`` gives them.
 
-    An ``[N,H,W]`` uint8 array (N grey images) is converted to ink in one vectorised step; anything
-    else goes through ``load_image`` per image. Either way the geometry runs once per group of
-    images that share a size.
+    The ink stage (``load_image``) runs per image, since its clean-up is per-image work; the geometry
+    runs once per group of images that share a size. An ``[N,H,W]`` array is N images.
     """
-    if isinstance(images, np.ndarray) and images.ndim == 3 and images.dtype == np.uint8:
-        if min(images.shape[1:]) < 1 or images.shape[1] * images.shape[2] > MAX_PIXELS:
-            raise InputError(f"images: each must be at least 1x1 and at most {MAX_PIXELS:,} pixels, "
-                             f"got {images.shape[2]}x{images.shape[1]}")
-        return to_mnist_batch(_ink_map_batch(images))
     inks = [load_image(img) for img in images]
     x28, found = np.zeros((len(inks), 28, 28), np.float32), np.zeros(len(inks), bool)
     groups: dict[tuple, list[int]] = {}
