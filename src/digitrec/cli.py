@@ -72,48 +72,46 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    import digitrec
-
-    r = digitrec.load(args.model, backend=args.backend)
+def _read_files(files, read, describe, as_json: bool) -> int:
+    """Print one line per file (``describe`` or JSON); a bad file gets one error line and the others go on."""
     status = 0
-    for path in args.files:
+    for path in files:
         try:
-            p = r.predict(path)
+            result = read(path)
         except InputError as e:
             _fail(str(e))
             status = EXIT_BAD_INPUT
             continue
-        if args.json:
-            print(json.dumps({"file": path, **p.to_dict()}))
-        elif p.digit is None:
-            print(f"{path}: no digit found")
-        else:
-            top = "  ".join(f"{d}:{q:.3f}" for d, q in p.top3)
-            print(f"{path}: {p.digit}  (confidence {p.confidence:.3f}; top-3 {top})")
+        print(json.dumps({"file": path, **result.to_dict()}) if as_json else f"{path}: {describe(result)}")
     return status
+
+
+def _describe_digit(p) -> str:
+    if p.digit is None:
+        return "no digit found"
+    top = "  ".join(f"{d}:{q:.3f}" for d, q in p.top3)
+    return f"{p.digit}  (confidence {p.confidence:.3f}; top-3 {top})"
+
+
+def _describe_number(n) -> str:
+    if not n.text:
+        return "no digits found"
+    digits = " ".join(f"{p.digit}:{p.confidence:.2f}" for p in n.digits)
+    return f"{n.text}  (confidence {n.confidence:.3f}; digits {digits})"
+
+
+def cmd_predict(args) -> int:
+    import digitrec
+
+    r = digitrec.load(args.model, backend=args.backend)
+    return _read_files(args.files, r.predict, _describe_digit, args.json)
 
 
 def cmd_read(args) -> int:
     import digitrec
 
     r = digitrec.load(args.model)
-    status = 0
-    for path in args.files:
-        try:
-            n = r.read_number(path)
-        except InputError as e:
-            _fail(str(e))
-            status = EXIT_BAD_INPUT
-            continue
-        if args.json:
-            print(json.dumps({"file": path, **n.to_dict()}))
-        elif not n.text:
-            print(f"{path}: no digits found")
-        else:
-            print(f"{path}: {n.text}  (confidence {n.confidence:.3f}; digits "
-                  + " ".join(f"{p.digit}:{p.confidence:.2f}" for p in n.digits) + ")")
-    return status
+    return _read_files(args.files, r.read_number, _describe_number, args.json)
 
 
 def cmd_serve(args) -> int:

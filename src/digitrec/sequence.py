@@ -107,7 +107,8 @@ class _Segmentation:
     digit_h: float             # a digit's height at working resolution, px
     cuts: list                 # cuts[i]: strokes a seam crossed between pieces i-1 and i (0: separate marks)
     spans: list                # candidate digits: runs (i, j) of pieces i..j-1
-    probs: np.ndarray          # the classifier's probabilities [len(spans), 10]
+    probs: np.ndarray          # the classifier's calibrated probabilities [len(spans), 10]
+    search_probs: np.ndarray   # the same at temperature 1, the scale the search scoring was fitted on
     accepted: np.ndarray       # [len(spans)] bool: not rejected by the recognizer as "not a digit"
 
 
@@ -123,7 +124,11 @@ def _segment(recognizer, ink: np.ndarray) -> _Segmentation | None:
         return None
     spans, x28 = _candidates(work, pieces, digit_h)
     probs, digit_scores = recognizer.scores(x28)
-    return _Segmentation(scale, work, pieces, digit_h, cuts, spans, probs,
+    # softmax(z / T) ** T is proportional to softmax(z): undo calibration so the search's fitted constants
+    # keep their meaning whatever temperature a model carries
+    search = probs.astype(np.float64) ** recognizer.temperature
+    search /= search.sum(1, keepdims=True)
+    return _Segmentation(scale, work, pieces, digit_h, cuts, spans, probs, search,
                          digit_scores >= recognizer.reject_threshold)
 
 
@@ -275,9 +280,9 @@ def _features(seg: _Segmentation) -> np.ndarray:
     its square, width and its square and height (in digit heights), strokes cut at the left and right
     ends, pieces joined, read as a 1, and a 1's width.
     """
-    top2 = np.sort(seg.probs, axis=1)[:, -2:]
+    top2 = np.sort(seg.search_probs, axis=1)[:, -2:]
     logp, margin = np.log(top2[:, 1] + 1e-9), np.log(top2[:, 1] + 1e-9) - np.log(top2[:, 0] + 1e-9)
-    one = seg.probs.argmax(1) == 1
+    one = seg.search_probs.argmax(1) == 1
     rows = []
     for (i, j), lp, mg, is1 in zip(seg.spans, logp, margin, one):
         r0, r1, c0, c1 = _union_box(seg.pieces, i, j)
@@ -297,7 +302,7 @@ def _best_partition(seg: _Segmentation):
     pieces ``i..j-1`` read as candidate ``k``, or ``k=None`` for a mark left out of the string.
     """
     pieces, n = seg.pieces, len(seg.pieces)
-    scores = np.log(seg.probs.max(1) + 1e-9) + _features(seg) @ np.array(_VERIFIER) + _DIGIT_BONUS
+    scores = np.log(seg.search_probs.max(1) + 1e-9) + _features(seg) @ np.array(_VERIFIER) + _DIGIT_BONUS
     best = np.full(n + 1, -np.inf)
     best[0] = 0.0
     back: list = [None] * (n + 1)

