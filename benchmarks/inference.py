@@ -210,7 +210,7 @@ def main():
     best_e2e = max(results, key=lambda n: results[n][256]["e2e_28"])
     best_png = min(results, key=lambda n: results[n]["p50_ms"])
     frac = flops * results[best][256]["model"] / 1e9 / gflops
-    print(f"\nratio to the seed's model (model img/s, batch 256): "
+    print("\nratio to the seed's model (model img/s, batch 256): "
           + ", ".join(f"{n} {results[n][256]['model'] / ref_rate:.2f}x" for n in results)
           + f" (reference: {ref_flops / 1e6:.2f} MFLOP/image)")
     checks = [

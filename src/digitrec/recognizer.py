@@ -16,6 +16,7 @@ from .preprocess import preprocess_batch
 from .train import digit_score, load_checkpoint
 
 if TYPE_CHECKING:
+    from .export import OnnxModel
     from .sequence import NumberReading
 
 __all__ = ["Prediction", "Recognizer", "load", "bundled_model_path", "BACKENDS"]
