@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from digitrec import data
-from digitrec.train import _as_tensor, _correct, train
+from digitrec.train import _as_tensor, _correct, _normalise, train
 from _machine import header
 
 
@@ -54,7 +54,7 @@ def reference_time_to(target: float, max_epochs: int, seed: int = 1) -> tuple[fl
         t0 = time.perf_counter()
         for step in range(steps):
             idx = perm[step * 64:(step + 1) * 64]
-            loss = F.nll_loss(net((x[idx] - 0.1307) / 0.3081), y[idx])
+            loss = F.nll_loss(net(_normalise(x[idx])), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
