@@ -35,7 +35,7 @@ VARIANTS = {
     "+ elastic, stroke, blur/resample": {"elastic_px": 1.5, "stroke_p": 0.3, "blur_p": 0.2, "resample_p": 0.2},
     "+ all five": {"elastic_px": 1.5, "stroke_p": 0.3, "blur_p": 0.2, "resample_p": 0.2, "contrast_p": 0.3,
                    "noise_p": 0.2},
-    "default (+ outlier exposure)": {k: v for k, v in vars(PRESETS["default"]).items() if k in BASE},
+    "robust preset's (+ outlier exposure)": {k: v for k, v in vars(PRESETS["robust"]).items() if k in BASE},
 }
 
 

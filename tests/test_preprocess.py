@@ -158,3 +158,25 @@ def test_big_canvases_are_antialiased_not_aliased():
     ink[40:520:5, 40:520] = 1  # a line every 5th row: point-sampling every 24th row would see coarse stripes
     x28, _ = to_mnist_batch(ink[None])
     assert x28[0][8:20, 8:20].std() < 0.02
+
+
+def test_big_digital_canvases_are_cleaned_small_and_read_as_at_full_size(mnist_test_small):
+    # a canvas's ink stage runs on a box-averaged copy (its cost grows with the pixels); what the model
+    # sees must stay what the full-size ink map gives, up to sub-pixel centring and a thin stroke's width
+    from digitrec.preprocess import ink_map, to_mnist
+
+    for a in mnist_test_small[0][:20]:
+        canvas = np.asarray(Image.fromarray(255 - a).resize((280, 280), Image.Resampling.BILINEAR))
+        assert max(load_image(canvas, one_digit=True).shape) < 140
+        fast, full = preprocess(canvas), to_mnist(ink_map(canvas / 255.0))
+        assert np.abs(fast.sum() - full.sum()) < 0.25 * full.sum()
+        shifts = [np.abs(np.roll(fast, (dy, dx), (0, 1)) - full).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        assert min(shifts) < 0.04
+
+
+def test_small_digit_on_a_big_picture_and_photos_keep_their_resolution():
+    small = np.full((900, 900), 255, np.uint8)
+    small[400:500, 400:500] = np.asarray(draw_digit(7, size=100))
+    assert load_image(small, one_digit=True).shape == (900, 900)
+    photo = np.asarray(draw_digit(7), np.float32) + np.random.default_rng(0).normal(0, 3, (280, 280))
+    assert load_image(np.clip(photo, 0, 255).astype(np.uint8), one_digit=True).shape == (280, 280)

@@ -60,3 +60,13 @@ def test_reject_threshold_setting_overrides_the_checkpoint(model_path, test_digi
 def test_rejected_prediction_keeps_its_probabilities(model_path, test_digits):
     p = digitrec.load(model_path, reject_threshold=float("inf")).predict(test_digits[0][0])
     assert p.digit is None and abs(sum(p.probabilities) - 1) < 1e-4 and p.confidence == max(p.probabilities)
+
+
+def test_a_preset_can_keep_its_fitted_threshold_switched_off(tmp_path, test_digits):
+    # the default preset does this, so that the bundled model never refuses a real digit unless asked
+    ckpt = train("cnn", "fast", tmp_path, train_subset=2000, test_subset=100, epochs=1, progress=False,
+                 stages=((8,), (16,)), reject=False)
+    fitted = ckpt["calibration"]["fitted_reject_threshold"]
+    assert ckpt.get("reject_threshold") is None and np.isfinite(fitted)
+    assert digitrec.load(tmp_path / "model.pt").reject_threshold == float("-inf")
+    assert digitrec.load(tmp_path / "model.pt", reject_threshold=fitted).reject_threshold == fitted

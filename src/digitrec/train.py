@@ -69,6 +69,7 @@ class Preset:
     outlier_bank: int = 6000       # synthetic non-digits made, through preprocessing, before training
     holdout: int = 5000            # last training images kept out: temperature and rejection threshold (0: none)
     reject_rate: float = 0.005     # share of held-out digits the "not a digit" threshold may refuse
+    reject: bool = True            # switch that threshold on (False: kept as calibration's fitted_reject_threshold)
     eval_batch: int = 1000         # images per forward pass when scoring
 
 
@@ -77,10 +78,15 @@ PRESETS = {
     # (benchmarks/accuracy.py); two epochs of a (16)-(32)-(64) net reach 99.31 % but in 23-29 s
     "fast": Preset(stages=((16,), (32, 32), (64,)), epochs=1, batch_size=128, lr=6e-3, warmup=0.25,
                    label_smoothing=0.0, augment=False, holdout=2000),
-    # >= 99.70 % in under 15 min on a 2-core CPU; the augmentations and outlier exposure are for
-    # real-world input (benchmarks/robustness.py, benchmarks/augmentations.py)
-    "default": Preset(rotate_deg=15.0, shear_deg=15.0, elastic_px=1.5, stroke_p=0.3, blur_p=0.2,
-                      resample_p=0.2, outlier_share=0.25),
+    # affine warps plus blur/down-sampling and noise: 99.67 % in 580 s on the quiet 2-core CPU (seed 0;
+    # 26 epochs gave 99.65 %), short of the 99.70 % goal; the bundled model (affine only, all 60,000
+    # images) has 99.71 %. On a GPU, seeds of such recipes spread over 99.64-99.71 %, and blur and noise
+    # added 3 points over the corruptions (benchmarks/recipes.py). Its "not a digit" threshold stays
+    # off: refusing 0.5 % of real digits would cost more accuracy than the goal leaves
+    "default": Preset(blur_p=0.2, resample_p=0.2, noise_p=0.2, reject=False),
+    # for real-world input: elastic warps, stroke width and outlier exposure (99.53-99.63 % clean)
+    "robust": Preset(rotate_deg=15.0, shear_deg=15.0, elastic_px=1.5, stroke_p=0.3, blur_p=0.2,
+                     resample_p=0.2, outlier_share=0.25),
 }
 
 
@@ -253,6 +259,8 @@ def train(model: str = "cnn", preset: str | Preset = "default", out: str | os.Pa
     net.load_state_dict(ckpt["state_dict"])
     if n_hold:
         ckpt.update(calibrate(net, *hold, hp.reject_rate, seed))
+        if not hp.reject:
+            ckpt["calibration"]["fitted_reject_threshold"] = ckpt.pop("reject_threshold")
     if rank == 0:
         save_checkpoint(out / "model.pt", ckpt)
         _write_metrics(out, ckpt)
