@@ -180,3 +180,17 @@ def test_small_digit_on_a_big_picture_and_photos_keep_their_resolution():
     assert load_image(small, one_digit=True).shape == (900, 900)
     photo = np.asarray(draw_digit(7), np.float32) + np.random.default_rng(0).normal(0, 3, (280, 280))
     assert load_image(np.clip(photo, 0, 255).astype(np.uint8), one_digit=True).shape == (280, 280)
+
+
+def test_batched_ink_stage_matches_one_picture_at_a_time(mnist_test_small):
+    # the corruptions send pictures down the per-picture branches (salt-and-pepper, lines, outlines, bands)
+    from digitrec import augment
+    from digitrec.preprocess import ink_map, ink_maps
+
+    x = mnist_test_small[0][:8]
+    pictures = np.concatenate([x] + [augment.corrupt(x, c, 0) for c in
+                                     ("impulse_noise", "stripe", "canny_edges", "fog", "inverted", "zigzag")])
+    grey = pictures.astype(np.float32) / 255
+    batched = ink_maps(grey)
+    assert all(np.array_equal(b, ink_map(g)) for b, g in zip(batched, grey))
+    assert not np.array_equal(batched[8:16], grey[8:16])  # the clean-up did something

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn import metrics as skm
 from tqdm import tqdm
 
-from .preprocess import preprocess
+from .preprocess import preprocess, preprocess_batch
 
 __all__ = ["scores", "evaluate", "expected_calibration_error", "predictions", "reliability", "roc_curves",
            "top_confusions", "confident_errors", "throughput", "robustness", "preprocessing_examples"]
@@ -89,9 +89,9 @@ def throughput(recognizer, x: np.ndarray, repeats: int = 3, min_seconds: float =
     of how busy it was.
     """
     t0 = time.perf_counter()
-    x28 = [preprocess(img) for img in x]
+    x28, found = preprocess_batch(x)
     t_pre = time.perf_counter() - t0
-    x28 = np.stack([a for a in x28 if a is not None])
+    x28 = x28[found]
     t_model, runs, start = float("inf"), 0, time.perf_counter()
     while runs < repeats or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()
@@ -140,12 +140,12 @@ def evaluate(recognizer, x: np.ndarray, y: np.ndarray) -> dict:
 def _scored(recognizer, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Preprocess ``images`` as ``Recognizer.predict_batch`` does; return digits (-1: none), probabilities
     and digit scores (-inf for blanks, which are never digits)."""
-    x28 = [preprocess(a) for a in images]
-    found = [i for i, a in enumerate(x28) if a is not None]
+    x28, found = preprocess_batch(images)
+    found = np.flatnonzero(found)
     probs = np.full((len(x28), 10), 0.1)
     score = np.full(len(x28), -np.inf)
-    if found:
-        probs[found], score[found] = recognizer.scores(np.stack([x28[i] for i in found]))
+    if len(found):
+        probs[found], score[found] = recognizer.scores(x28[found])
     digits = np.where(score >= recognizer.reject_threshold, probs.argmax(1), -1)
     return digits, probs, score
 

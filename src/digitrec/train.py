@@ -29,7 +29,7 @@ from tqdm import tqdm
 from . import augment, data
 from .errors import InputError
 from .evaluate import expected_calibration_error
-from .preprocess import preprocess
+from .preprocess import preprocess_batch
 from .models import MNIST_MEAN, MNIST_STD, build, count_parameters, fit_logreg
 
 __all__ = ["Preset", "PRESETS", "train", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "calibrate",
@@ -448,9 +448,9 @@ def _augment(xb: torch.Tensor, gen: torch.Generator, hp: Preset) -> torch.Tensor
 
 def _preprocessed(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Images as the Recognizer sees them (``[M,28,28]`` in [0, 1]) and the indices of those not blank."""
-    x28 = [preprocess(a) for a in images]
-    kept = np.array([i for i, a in enumerate(x28) if a is not None], dtype=np.int64)
-    return (np.stack([x28[i] for i in kept]) if len(kept) else np.zeros((0, 28, 28), np.float32)), kept
+    x28, found = preprocess_batch(images)
+    kept = np.flatnonzero(found)
+    return x28[kept], kept
 
 
 def _outlier_bank(n: int, seed: int) -> torch.Tensor:
