@@ -130,7 +130,7 @@ def _digital_shrink(grey: np.ndarray) -> np.ndarray:
 
     Only for a picture whose outermost pixels all have exactly one tone: a canvas export or a rendered
     image, with no paper noise, so averaging loses nothing the 20-pixel reading would keep. The ink
-    stage's cost grows with the pixels (a 280x280 canvas: about 10 ms; shrunk: about 1 ms). The whole
+    stage's cost grows with the pixels (a 280x280 canvas: about 10 ms; shrunk to 94x94: about 2 ms). The whole
     picture shrinks, not a crop of it: the ink stage sizes its paper estimate by the picture, and a
     digit filling its picture would read as a dark region. Photos and scans, and pictures whose marks
     are already small, are returned as they are.
@@ -186,7 +186,7 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     The steps every picture takes run as array operations over the batch (filters with a window of
     one picture, components labelled within each picture); the branches few pictures take
     (salt-and-pepper noise, a tie in the polarity vote, a band of flipped paper, lines at the edge)
-    run per picture. A 28x28 digit costs about a tenth of what it costs alone.
+    run per picture. A 28x28 digit costs about an eighth of what it costs alone (0.14 against 1.2 ms).
     """
     grey = np.asarray(grey, dtype=np.float32)
     out = np.zeros_like(grey)
