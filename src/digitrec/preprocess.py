@@ -44,14 +44,16 @@ def load_image(src, one_digit: bool = False) -> np.ndarray:
 
 def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
     """``src`` as a float32 grey picture in [0, 1] for the ink stage, or as ink already (then True):
-    a transparent canvas's alpha channel."""
+    a transparent canvas's alpha channel. ``one_digit``: shrunk as ``load_image`` says."""
     if isinstance(src, (str, os.PathLike, bytes, bytearray)):
         src = _open(src)
     if isinstance(src, Image.Image):
-        return _from_pil(src, one_digit)
-    if isinstance(src, np.ndarray):
-        return _from_array(src, one_digit)
-    raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
+        picture, is_ink = _from_pil(src)
+    elif isinstance(src, np.ndarray):
+        picture, is_ink = _from_array(src)
+    else:
+        raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
+    return (_digital_shrink(picture) if one_digit else picture), is_ink
 
 
 def _open(src) -> Image.Image:
@@ -74,18 +76,18 @@ def _open(src) -> Image.Image:
         raise InputError(f"{name}: damaged or unsupported image ({e})") from None
 
 
-def _from_pil(img: Image.Image, one_digit: bool) -> tuple[np.ndarray, bool]:
+def _from_pil(img: Image.Image) -> tuple[np.ndarray, bool]:
     if img.width * img.height > MAX_PIXELS:
         raise InputError(f"image: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return _from_array(np.asarray(img), one_digit)
+        return _from_array(np.asarray(img))
     if img.mode == "P" or img.mode == "PA":
         img = img.convert("RGBA")
     if img.mode == "CMYK" or img.mode == "YCbCr" or img.mode == "1":
         img = img.convert("RGB")
     if img.mode in ("RGBA", "LA", "RGBa", "La"):
-        return _from_array(np.asarray(img.convert("RGBA")), one_digit)
-    return _from_array(np.asarray(img.convert("L")), one_digit)
+        return _from_array(np.asarray(img.convert("RGBA")))
+    return _from_array(np.asarray(img.convert("L")))
 
 
 def _to_unit(a: np.ndarray) -> np.ndarray:
@@ -104,7 +106,7 @@ def _to_unit(a: np.ndarray) -> np.ndarray:
     raise InputError(f"image array dtype {a.dtype} is not numeric")
 
 
-def _from_array(a: np.ndarray, one_digit: bool) -> tuple[np.ndarray, bool]:
+def _from_array(a: np.ndarray) -> tuple[np.ndarray, bool]:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
@@ -112,17 +114,16 @@ def _from_array(a: np.ndarray, one_digit: bool) -> tuple[np.ndarray, bool]:
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
         raise InputError(f"image: {a.shape[1]}x{a.shape[0]} is larger than {MAX_PIXELS:,} pixels")
     a = _to_unit(a)
-    shrink = _digital_shrink if one_digit else (lambda g: g)
     if a.ndim == 2:
-        return shrink(a), False
+        return a, False
     grey = a[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if a.shape[2] == 4:
         alpha = a[:, :, 3]
         if alpha.min() < 0.5:
             # a canvas export: strokes are opaque, the background transparent, whatever their colours
-            return shrink(alpha), True
+            return alpha, True
         grey = grey * alpha + (1 - alpha)  # mostly opaque: composite over white paper
-    return shrink(grey), False
+    return grey, False
 
 
 def _digital_shrink(grey: np.ndarray) -> np.ndarray:
@@ -190,7 +191,7 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     """
     grey = np.asarray(grey, dtype=np.float32)
     out = np.zeros_like(grey)
-    n, h, w = grey.shape
+    h, w = grey.shape[1:]
     if grey.size == 0:
         return out
     live = np.flatnonzero(grey.max(axis=(1, 2)).astype(np.float64) - grey.min(axis=(1, 2)) >= 1e-6)
@@ -239,8 +240,13 @@ def _dark_ink(grey: np.ndarray) -> bool:
 
 
 def _touching_edge(mask: np.ndarray) -> np.ndarray:
-    """The components of each picture of ``mask [N,H,W]`` that reach its edge."""
+    """The 4-connected components of each picture of ``mask [N,H,W]`` that reach its edge."""
     labels, _ = ndimage.label(mask, structure=_CROSS)
+    return _at_edge(labels)
+
+
+def _at_edge(labels: np.ndarray) -> np.ndarray:
+    """Where ``labels [N,H,W]`` holds a component that has a pixel on its picture's edge."""
     edge = np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(),
                            labels[:, :, -1].ravel()])
     return np.isin(labels, edge[edge > 0])
@@ -317,8 +323,8 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     mask[faint] = False
     # a line needs a row or column with that many stroke pixels: few pictures have one
     ms = strokes & mask
-    rows = ms.sum(axis=2).max(axis=1) >= (3 * ink.shape[2] // 4 | 1)
-    cols = ms.sum(axis=1).max(axis=1) >= (3 * ink.shape[1] // 4 | 1)
+    rows = ms.sum(axis=2).max(axis=1) >= _line_length(ink.shape[2])
+    cols = ms.sum(axis=1).max(axis=1) >= _line_length(ink.shape[1])
     for i in np.flatnonzero(rows | cols):
         mask[i] &= ~_edge_lines(mask[i], strokes[i])
     mask = _drop_specks(mask, strokes)
@@ -356,9 +362,7 @@ def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) 
     # outside the strokes' box all is background joined to the border, so the box decides alone
     out, ink, strokes = out[box], ink[box], strokes[box]
     labels, _ = ndimage.label(~strokes, structure=_CROSS)
-    border = np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(),
-                             labels[:, :, -1].ravel()])
-    labels[np.isin(labels, border)] = 0
+    labels[_at_edge(labels)] = 0
     holes = labels > 0
     if not holes.any():
         return
@@ -377,7 +381,7 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """
     lines = np.zeros_like(mask)
     for axis in (0, 1):
-        length = 3 * mask.shape[axis] // 4 | 1
+        length = _line_length(mask.shape[axis])
         m = (strokes & mask).astype(np.uint8)
         if m.sum(axis=axis).max(initial=0) < length:  # no line of that length can be there
             continue
@@ -403,22 +407,19 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     return lines
 
 
+def _line_length(size: int) -> int:
+    """Pixels a ruled line or box border runs at least, along a side of ``size`` pixels (odd: a centred filter)."""
+    return 3 * size // 4 | 1
+
+
 def _drop_specks(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """Remove, in each picture, components whose stroke pixels are fewer than ``_SPECK_SHARE`` of its
     largest component's."""
     box = _box(mask)
     if box is None:
         return mask
-    kept = np.zeros_like(mask)
-    kept[box] = _drop_specks_in(mask[box], strokes[box])
-    return kept
-
-
-def _drop_specks_in(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask, structure=_SQUARE)
-    if n == 0:
-        return mask
-    size = np.bincount(labels[strokes & mask], minlength=n + 1)
+    labels, n = ndimage.label(mask[box], structure=_SQUARE)
+    size = np.bincount(labels[strokes[box] & mask[box]], minlength=n + 1)
     size[0] = 0
     owner = np.zeros(n + 1, np.intp)  # the picture each component lies in
     owner[labels] = np.arange(len(mask))[:, None, None]
@@ -426,7 +427,9 @@ def _drop_specks_in(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     np.maximum.at(largest, owner[1:], size[1:])
     keep = size >= _SPECK_SHARE * largest[owner]
     keep[0] = False
-    return keep[labels]
+    kept = np.zeros_like(mask)
+    kept[box] = keep[labels]
+    return kept
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray | None:
