@@ -70,8 +70,6 @@ def test_reads_spaced_digits_left_to_right(bundled, digit_ink):
     assert n.text == "90210" and [p.digit for p in n.digits] == [9, 0, 2, 1, 0]
 
 
-@pytest.mark.xfail(reason="issue 7 open: since the ink stage of issue 6 and the calibrated bundled model landed, "
-                          "this field reads 2823; touching fields are read right 83 % of the time", strict=False)
 def test_splits_touching_digits(bundled, digit_ink):
     # move the digits together until their ink is one blob: connected components alone cannot split that
     for gap in range(0, -HEIGHT // 4, -2):

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from .errors import InputError
 
-__all__ = ["load_image", "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "preprocess", "preprocess_batch",
+__all__ = ["load_line", "load_image", "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "preprocess", "preprocess_batch",
            "deskewed", "MAX_PIXELS"]
 
 MAX_PIXELS = 40_000_000         # larger images are refused before decoding (decompression bombs)
@@ -42,6 +42,17 @@ def load_image(src, one_digit: bool = False) -> np.ndarray:
     return picture if is_ink else ink_map(picture)
 
 
+def load_line(src) -> tuple[np.ndarray, int]:
+    """Return ``src`` as an ink map for one line of digits, and the factor its sides were divided by (1: none).
+
+    As ``load_image``, but a large digital picture is box-averaged until its marks are about
+    ``_WORK_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
+    """
+    picture, is_ink = _picture(src, False)
+    picture, k = _digital_shrink(picture, rows_only=True)
+    return (picture if is_ink else ink_map(picture)), k
+
+
 def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
     """``src`` as a float32 grey picture in [0, 1] for the ink stage, or as ink already (then True):
     a transparent canvas's alpha channel. ``one_digit``: shrunk as ``load_image`` says."""
@@ -53,7 +64,7 @@ def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
         picture, is_ink = _from_array(src)
     else:
         raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
-    return (_digital_shrink(picture) if one_digit else picture), is_ink
+    return (_digital_shrink(picture)[0] if one_digit else picture), is_ink
 
 
 def _open(src) -> Image.Image:
@@ -126,8 +137,9 @@ def _from_array(a: np.ndarray) -> tuple[np.ndarray, bool]:
     return grey, False
 
 
-def _digital_shrink(grey: np.ndarray) -> np.ndarray:
-    """Box-average a digital picture by the factor that leaves its marks about ``_WORK_PX`` pixels across.
+def _digital_shrink(grey: np.ndarray, rows_only: bool = False) -> tuple[np.ndarray, int]:
+    """Box-average a digital picture by the factor ``k`` that leaves its marks about ``_WORK_PX`` pixels across
+    (``rows_only``: tall); return it and ``k`` (1: unchanged).
 
     Only for a picture whose outermost pixels all have exactly one tone: a canvas export or a rendered
     image, with no paper noise, so averaging loses nothing the 20-pixel reading would keep. The ink
@@ -139,18 +151,19 @@ def _digital_shrink(grey: np.ndarray) -> np.ndarray:
     edge = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     paper = edge[0]
     if (edge != paper).any():
-        return grey
+        return grey, 1
     marks = grey != paper
     rows, cols = np.flatnonzero(marks.any(axis=1)), np.flatnonzero(marks.any(axis=0))
     if rows.size == 0:
-        return grey
-    k = int(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1) // _WORK_PX
+        return grey, 1
+    extent = rows[-1] - rows[0] if rows_only else max(rows[-1] - rows[0], cols[-1] - cols[0])
+    k = int(extent + 1) // _WORK_PX
     if k < 2:
-        return grey
+        return grey, 1
     h, w = grey.shape
     out = np.full((-(-h // k) * k, -(-w // k) * k), paper, np.float32)  # padded with paper to whole blocks
     out[:h, :w] = grey
-    return out.reshape(out.shape[0] // k, k, out.shape[1] // k, k).mean(axis=(1, 3))
+    return out.reshape(out.shape[0] // k, k, out.shape[1] // k, k).mean(axis=(1, 3)), k
 
 
 def ink_map(grey: np.ndarray) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""Train the line model of multi-digit reading (``digitrec.sequence``) with CTC on synthetic fields.
+
+Fields are strings of 1 to 10 MNIST *train* digits (the last 5,000 held out to measure progress)
+drawn by ``digitrec.fields`` at a random size, with gaps from well apart to overlapping, a slight
+slope and, in some, a hyphen or a decimal point that is not part of the text. Each goes through the
+reader's own input path (``load_line``, ``field_strip``), so the model sees what it will be given.
+Every batch is new fields, drawn by worker processes.
+
+    python -m digitrec.sequence_train --out runs/line [--steps 20000] [--batch 128] [--device cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from . import data
+from .fields import Condition, make_field
+from .models import build, count_parameters
+from .preprocess import load_line
+from .sequence import FRAME, STRIP_HEIGHT, decode, field_strip
+from .train import CHECKPOINT_FORMAT, save_checkpoint
+
+__all__ = ["TRAIN_FIELDS", "train_line"]
+
+TRAIN_FIELDS = Condition("train", digits=(1, 10), gap=(-0.15, 0.6), slope_deg=4.0, marks=0.3)
+HELD_OUT = 5000          # the last training digits, kept out of training to measure it
+DRAWN_HEIGHT = (18, 48)  # px: digits are drawn this tall, then scaled to the strip's size as any field is
+
+
+def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """One training example: a field's strip and its CTC target (digit + 1 per digit; 0 is the blank)."""
+    f = make_field(x, y, TRAIN_FIELDS, rng, height=int(rng.integers(*DRAWN_HEIGHT)))
+    return field_strip(load_line(f.image)[0]).image, [int(c) + 1 for c in f.text]
+
+
+class _Fields(IterableDataset):
+    def __init__(self, x, y, seed: int):
+        self.x, self.y, self.seed = x, y, seed
+
+    def __iter__(self):
+        info = get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        while True:
+            yield sample(self.x, self.y, rng)
+
+
+def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Strips padded with paper to the widest; frames per strip, targets concatenated, target lengths."""
+    x = torch.zeros(len(batch), 1, STRIP_HEIGHT, max(s.shape[1] for s, _ in batch))
+    for i, (s, _) in enumerate(batch):
+        x[i, 0, :, :s.shape[1]] = torch.from_numpy(s)
+    return (x, torch.tensor([s.shape[1] // FRAME for s, _ in batch]),
+            torch.tensor([t for _, ts in batch for t in ts]), torch.tensor([len(ts) for _, ts in batch]))
+
+
+@torch.inference_mode()
+def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, count: int = 1000, seed: int = 1) -> float:
+    """Share of ``count`` synthetic fields (fixed seed) of the given digits that ``model`` reads exactly."""
+    model.eval()
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(seed)
+    right = 0
+    for start in range(0, count, 256):
+        batch = [sample(x, y, rng) for _ in range(min(256, count - start))]
+        xb, lengths, _, _ = collate(batch)
+        lp = model(xb.to(device)).float().cpu().numpy()
+        for b, (_, target), n in zip(lp, batch, lengths.tolist()):
+            right += [d + 1 for d, _, _ in decode(b[:n])] == target
+    return right / count
+
+
+def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: float = 2e-3, device: str = "cpu",
+               workers: int = 2, seed: int = 0, config: dict | None = None, progress: bool = True,
+               time_limit: float | None = None) -> dict:
+    """Train a line model; write ``out/line.pt`` and return its metrics (held-out field accuracy, time).
+
+    The learning rate warms up over the first 5 % of training, then falls to 0 along a cosine. With
+    ``time_limit`` (seconds), training is the shorter of ``steps`` and that time, the schedule following
+    whichever is further along: a run on a slower machine ends on time and still anneals.
+    """
+    out = Path(out)
+    torch.manual_seed(seed)
+    x, y = data.load_mnist("train")
+    model = build("line", config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    loader = DataLoader(_Fields(x[:-HELD_OUT], y[:-HELD_OUT], seed), batch_size=batch_size, collate_fn=collate,
+                        num_workers=workers, persistent_workers=workers > 0, prefetch_factor=8 if workers else None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=steps, desc="line model", unit="batch", disable=not progress, file=sys.stderr)
+    t0, running = time.perf_counter(), None
+    model.train()
+    step = 0
+    for step, (xb, lengths, targets, target_lengths) in enumerate(loader):
+        done = max(step / steps, (time.perf_counter() - t0) / time_limit if time_limit else 0.0)
+        if done >= 1:
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr * (done / 0.05 if done < 0.05 else 0.5 * (1 + math.cos(math.pi * (done - 0.05) / 0.95)))
+        log_probs = model(xb.to(device, non_blocking=True)).transpose(0, 1)  # CTC wants [T, N, C]
+        loss = ctc(log_probs, targets.to(device), lengths.to(device), target_lengths.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{running:.3f}")
+    bar.close()
+    train_s = time.perf_counter() - t0
+    metrics = {"held_out_field_accuracy": field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:]),
+               "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
+               "final_loss": round(float(running), 4), "parameters": count_parameters(model)}
+    model = model.cpu().eval()
+    save_checkpoint(out / "line.pt", {"format": CHECKPOINT_FORMAT, "arch": "line", "config": config or {},
+                                      "state_dict": model.state_dict(), "metrics": metrics, "seed": seed,
+                                      "command": "python -m digitrec.sequence_train " + " ".join(sys.argv[1:])})
+    return metrics
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m digitrec.sequence_train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="runs/line", help="folder for line.pt (default: runs/line)")
+    ap.add_argument("--steps", type=int, default=20000, help="batches of new fields (default: 20000)")
+    ap.add_argument("--batch", type=int, default=128, help="fields per batch (default: 128)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 0.002)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--workers", type=int, default=2, help="processes drawing fields (default: 2)")
+    ap.add_argument("--time-limit", type=float, help="seconds: stop training (annealed) by then")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    metrics = train_line(args.out, args.steps, args.batch, args.lr, args.device, args.workers, args.seed,
+                         time_limit=args.time_limit)
+    print(f"{Path(args.out) / 'line.pt'}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    main()
