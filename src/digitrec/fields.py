@@ -3,8 +3,9 @@
 Each digit's ink box is scaled to a random height around the nominal one, shifted off a common (optionally
 sloping) baseline, with a random horizontal gap between neighbouring ink boxes; a negative gap makes
 neighbours touch or overlap. Optionally a hyphen or a decimal point sits between two digits, as in ZIP+4
-codes and amounts: marks that are not part of the number's text. The same generator and seed give the
-same fields.
+codes and amounts, and a digit-sized mark that is not a digit (a letter, a scribble, a shape) stands
+among them: marks that are not part of the number's text. The same generator and seed give the same
+fields.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Condition:
     slope_deg: float = 0.0         # baseline slope range, degrees either way
     canvas: tuple[float, float] | None = None  # (width, height) in digit heights; None: as wide as the string
     marks: float = 0.0             # chance that a field has a hyphen or a decimal point between two digits
+    others: float = 0.0            # chance that a field has a digit-sized mark that is not a digit
 
 
 @dataclass
@@ -61,18 +63,26 @@ def _mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[np.nd
 
 
 def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int = 110,
-               owner: bool = False) -> Field:
+               owner: bool = False, others: np.ndarray | None = None) -> Field:
     """One field of digits drawn from ``x``/``y`` (uint8 28x28 images, labels); a digit is about ``height`` px tall.
 
-    ``owner=True`` also records which digit each pixel's ink belongs to.
+    ``owner=True`` also records which digit each pixel's ink belongs to. ``others``: uint8 28x28 images
+    of non-digits, one of which joins the string, as a digit would, with ``cond.others``' chance.
     """
     n = int(rng.integers(cond.digits[0], cond.digits[1] + 1))
     idx = rng.choice(len(x), n, replace=False)
-    crops = [_ink_crop(x[i], round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for i in idx]
+    images, labels = list(x[idx]), [int(y[i]) for i in idx]
+    if others is not None and cond.others and rng.random() < cond.others:
+        at = int(rng.integers(0, n + 1))
+        images.insert(at, others[rng.integers(len(others))])
+        labels.insert(at, -1)
+        n += 1
+    crops = [_ink_crop(im, round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for im in images]
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
-    pieces = [(c, 0.0, k) for k, c in enumerate(crops)]  # (ink, bottom above the baseline, digit index or -1)
+    # (ink, bottom above the baseline, index among the digits or -1)
+    pieces = [(c, 0.0, k - labels[:k].count(-1) if labels[k] >= 0 else -1) for k, c in enumerate(crops)]
     if n > 1 and cond.marks and rng.random() < cond.marks:
         at = int(rng.integers(1, n))
         room = height * rng.uniform(0.15, 0.3)
@@ -108,5 +118,5 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         np.maximum(region, c, out=region)
         if k >= 0:
             boxes.append((int(l0), top, c.shape[1], c.shape[0]))
-    text = "".join(str(int(y[i])) for i in idx)
+    text = "".join(str(d) for d in labels if d >= 0)
     return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes, who)

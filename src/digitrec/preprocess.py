@@ -28,6 +28,7 @@ _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share o
 _FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
 _WORK_PX = 64                   # a single digit's marks are cleaned at about this size (it is read at 20)
+_LINE_PX = 40                   # a line of digits is cleaned at about this height (it is read at 24)
 
 
 def load_image(src, one_digit: bool = False) -> np.ndarray:
@@ -46,10 +47,10 @@ def load_line(src) -> tuple[np.ndarray, int]:
     """Return ``src`` as an ink map for one line of digits, and the factor its sides were divided by (1: none).
 
     As ``load_image``, but a large digital picture is box-averaged until its marks are about
-    ``_WORK_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
+    ``_LINE_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
     """
     picture, is_ink = _picture(src, False)
-    picture, k = _digital_shrink(picture, rows_only=True)
+    picture, k = _digital_shrink(picture, _LINE_PX, rows_only=True)
     return (picture if is_ink else ink_map(picture)), k
 
 
@@ -64,7 +65,7 @@ def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
         picture, is_ink = _from_array(src)
     else:
         raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
-    return (_digital_shrink(picture)[0] if one_digit else picture), is_ink
+    return (_digital_shrink(picture, _WORK_PX)[0] if one_digit else picture), is_ink
 
 
 def _open(src) -> Image.Image:
@@ -137,8 +138,8 @@ def _from_array(a: np.ndarray) -> tuple[np.ndarray, bool]:
     return grey, False
 
 
-def _digital_shrink(grey: np.ndarray, rows_only: bool = False) -> tuple[np.ndarray, int]:
-    """Box-average a digital picture by the factor ``k`` that leaves its marks about ``_WORK_PX`` pixels across
+def _digital_shrink(grey: np.ndarray, size: int, rows_only: bool = False) -> tuple[np.ndarray, int]:
+    """Box-average a digital picture by the factor ``k`` that leaves its marks about ``size`` pixels across
     (``rows_only``: tall); return it and ``k`` (1: unchanged).
 
     Only for a picture whose outermost pixels all have exactly one tone: a canvas export or a rendered
@@ -157,7 +158,7 @@ def _digital_shrink(grey: np.ndarray, rows_only: bool = False) -> tuple[np.ndarr
     if rows.size == 0:
         return grey, 1
     extent = rows[-1] - rows[0] if rows_only else max(rows[-1] - rows[0], cols[-1] - cols[0])
-    k = int(extent + 1) // _WORK_PX
+    k = int(extent + 1) // size
     if k < 2:
         return grey, 1
     h, w = grey.shape

@@ -67,7 +67,8 @@ def load_line_model(path: str | None = None) -> torch.nn.Module:
     ckpt = load_checkpoint(path)
     model = build(ckpt["arch"], ckpt.get("config"))
     model.load_state_dict(ckpt["state_dict"])
-    return model.eval()
+    # channels-last convolutions run faster on this CPU (oneDNN's preferred layout), as for the recognizer
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 @dataclass
@@ -149,7 +150,8 @@ def read_number(recognizer, image, line_model: torch.nn.Module | None = None) ->
         return NumberReading("")
     net = line_model or load_line_model()
     with torch.inference_mode():
-        log_probs = net(torch.from_numpy(strip.image)[None, None])[0].numpy()
+        x = torch.from_numpy(strip.image)[None, None].contiguous(memory_format=torch.channels_last)
+        log_probs = net(x)[0].numpy()
     read = decode(log_probs)
     # where each digit fires, and the emptiest strip column between neighbours, in ink columns
     fire = np.array([strip.left + (f + 0.5) * FRAME / strip.scale for _, f, _ in read])

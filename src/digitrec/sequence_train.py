@@ -2,7 +2,8 @@
 
 Fields are strings of 1 to 10 MNIST *train* digits (the last 5,000 held out to measure progress)
 drawn by ``digitrec.fields`` at a random size, with gaps from well apart to overlapping, a slight
-slope and, in some, a hyphen or a decimal point that is not part of the text. Each goes through the
+slope and, in some, a hyphen, a decimal point or a digit-sized letter or scribble
+(``augment.non_digits``) that is not part of the text and must be read as nothing. Each goes through the
 reader's own input path (``load_line``, ``field_strip``), so the model sees what it will be given.
 Every batch is new fields, drawn by worker processes.
 
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from . import data
 from .fields import Condition, make_field
+from .augment import non_digits
 from .models import build, count_parameters
 from .preprocess import load_line
 from .sequence import FRAME, STRIP_HEIGHT, decode, field_strip
@@ -30,26 +32,37 @@ from .train import CHECKPOINT_FORMAT, save_checkpoint
 
 __all__ = ["TRAIN_FIELDS", "train_line"]
 
-TRAIN_FIELDS = Condition("train", digits=(1, 10), gap=(-0.15, 0.6), slope_deg=4.0, marks=0.3)
+TRAIN_FIELDS = Condition("train", digits=(1, 10), gap=(-0.15, 0.6), slope_deg=4.0, marks=0.3, others=0.2)
+# not shapes, whose outlined ellipses pass for zeros, nor noise: a field's paper is plain
+OTHER_KINDS = ("letters", "doodles")
 HELD_OUT = 5000          # the last training digits, kept out of training to measure it
 DRAWN_HEIGHT = (18, 48)  # px: digits are drawn this tall, then scaled to the strip's size as any field is
 
 
-def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+def other_marks(n: int = 3000, seed: int = 0) -> np.ndarray:
+    """``n`` uint8 28x28 images of non-digits (letters, scribbles) in random order, to put in training fields."""
+    gen = torch.Generator().manual_seed(seed)
+    counts = [n // len(OTHER_KINDS) + (i < n % len(OTHER_KINDS)) for i in range(len(OTHER_KINDS))]
+    x = torch.cat([non_digits(c, gen, kind) for kind, c in zip(OTHER_KINDS, counts)])[torch.randperm(n, generator=gen)]
+    return (x[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+           others: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
     """One training example: a field's strip and its CTC target (digit + 1 per digit; 0 is the blank)."""
-    f = make_field(x, y, TRAIN_FIELDS, rng, height=int(rng.integers(*DRAWN_HEIGHT)))
+    f = make_field(x, y, TRAIN_FIELDS, rng, height=int(rng.integers(*DRAWN_HEIGHT)), others=others)
     return field_strip(load_line(f.image)[0]).image, [int(c) + 1 for c in f.text]
 
 
 class _Fields(IterableDataset):
-    def __init__(self, x, y, seed: int):
-        self.x, self.y, self.seed = x, y, seed
+    def __init__(self, x, y, others, seed: int):
+        self.x, self.y, self.others, self.seed = x, y, others, seed
 
     def __iter__(self):
         info = get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            yield sample(self.x, self.y, rng)
+            yield sample(self.x, self.y, rng, self.others)
 
 
 def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,14 +75,15 @@ def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
 
 
 @torch.inference_mode()
-def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, count: int = 1000, seed: int = 1) -> float:
+def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, others: np.ndarray | None = None,
+                   count: int = 1000, seed: int = 1) -> float:
     """Share of ``count`` synthetic fields (fixed seed) of the given digits that ``model`` reads exactly."""
     model.eval()
     device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     right = 0
     for start in range(0, count, 256):
-        batch = [sample(x, y, rng) for _ in range(min(256, count - start))]
+        batch = [sample(x, y, rng, others) for _ in range(min(256, count - start))]
         xb, lengths, _, _ = collate(batch)
         lp = model(xb.to(device)).float().cpu().numpy()
         for b, (_, target), n in zip(lp, batch, lengths.tolist()):
@@ -79,7 +93,7 @@ def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, count: int = 
 
 def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: float = 2e-3, device: str = "cpu",
                workers: int = 2, seed: int = 0, config: dict | None = None, progress: bool = True,
-               time_limit: float | None = None) -> dict:
+               time_limit: float | None = None, eval_fields: int = 1000) -> dict:
     """Train a line model; write ``out/line.pt`` and return its metrics (held-out field accuracy, time).
 
     The learning rate warms up over the first 5 % of training, then falls to 0 along a cosine. With
@@ -92,7 +106,8 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     model = build("line", config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
-    loader = DataLoader(_Fields(x[:-HELD_OUT], y[:-HELD_OUT], seed), batch_size=batch_size, collate_fn=collate,
+    others = other_marks(seed=seed)
+    loader = DataLoader(_Fields(x[:-HELD_OUT], y[:-HELD_OUT], others[:-300], seed), batch_size=batch_size, collate_fn=collate,
                         num_workers=workers, persistent_workers=workers > 0, prefetch_factor=8 if workers else None)
     from tqdm import tqdm
 
@@ -118,7 +133,8 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
             bar.set_postfix(loss=f"{running:.3f}")
     bar.close()
     train_s = time.perf_counter() - t0
-    metrics = {"held_out_field_accuracy": field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:]),
+    metrics = {"held_out_field_accuracy": field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-300:],
+                                                         eval_fields),
                "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
                "final_loss": round(float(running), 4), "parameters": count_parameters(model)}
     model = model.cpu().eval()
