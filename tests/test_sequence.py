@@ -102,6 +102,16 @@ def test_leaves_a_hyphen_out_of_the_number(bundled, digit_ink):
     assert mx <= x0 - 40 and x0 + 15 <= mx + mw and my <= 98 <= my + mh
 
 
+def test_leaves_a_digit_sized_scribble_out_of_the_number(bundled, digit_ink):
+    img, boxes = field(digit_ink, "12", gap=200)
+    pil = Image.fromarray(img)
+    x0 = boxes[0][0] + boxes[0][2] + 50
+    ImageDraw.Draw(pil).line([(x0 + i * 8, 100 + 30 * np.sin(i)) for i in range(14)], fill=0, width=10)
+    n = bundled.read_number(pil)
+    assert n.text == "12"
+    assert len(n.marks) == 1 and n.marks[0][0] <= x0 + 5 and x0 + 100 <= n.marks[0][0] + n.marks[0][2]
+
+
 def test_marks_the_recognizer_rejects_as_not_digits_are_left_out(digit_ink):
     img, boxes = field(digit_ink, "56", gap=30)
     n = digitrec.load(reject_threshold=float("inf")).read_number(img)  # a recognizer that rejects everything

@@ -112,7 +112,7 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     from tqdm import tqdm
 
     bar = tqdm(total=steps, desc="line model", unit="batch", disable=not progress, file=sys.stderr)
-    t0, running = time.perf_counter(), None
+    t0, running, first = time.perf_counter(), None, None
     model.train()
     step = 0
     for step, (xb, lengths, targets, target_lengths) in enumerate(loader):
@@ -127,7 +127,9 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        if step == 9:
+            first = running
         bar.update()
         if step % 50 == 0:
             bar.set_postfix(loss=f"{running:.3f}")
@@ -136,7 +138,8 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     metrics = {"held_out_field_accuracy": field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-300:],
                                                          eval_fields),
                "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
-               "final_loss": round(float(running), 4), "parameters": count_parameters(model)}
+               "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
+               "parameters": count_parameters(model)}
     model = model.cpu().eval()
     save_checkpoint(out / "line.pt", {"format": CHECKPOINT_FORMAT, "arch": "line", "config": config or {},
                                       "state_dict": model.state_dict(), "metrics": metrics, "seed": seed,
