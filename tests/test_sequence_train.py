@@ -39,6 +39,17 @@ def test_training_lowers_the_ctc_loss_and_writes_a_loadable_model(tiny_line_mode
     assert reading.text == ""
 
 
+def test_line_model_exports_to_onnx_runtime_with_the_same_reading(tiny_line_model, tmp_path):
+    from digitrec.export import export
+
+    path, _ = tiny_line_model
+    report = export(path, tmp_path)["fp32"]
+    assert report["frame_agreement"] == 1.0 and report["max_abs_log_prob_diff"] < 1e-3
+    onnx_model, torch_model = sequence.load_line_model(report["path"]), sequence.load_line_model(str(path))
+    strip = np.random.default_rng(0).random((1, 1, STRIP_HEIGHT, 98), np.float32)  # any even width
+    assert np.allclose(onnx_model(strip), torch_model(strip), atol=1e-3)
+
+
 def test_module_help_explains_itself():
     r = subprocess.run([sys.executable, "-m", "digitrec.sequence_train", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--time-limit" in r.stdout and "CTC" in r.stdout

@@ -1,10 +1,11 @@
 """ONNX export (fp32 with a dynamic batch axis; int8, statically quantized) and the ONNX Runtime backend.
 
-An exported graph takes preprocessed images ``image [N,1,28,28]`` in [0, 1] and returns ``logits [N,10]``;
+An exported digit model takes preprocessed images ``image [N,1,28,28]`` in [0, 1] and returns ``logits [N,10]``;
 the MNIST normalisation is inside it, so the file alone is a deployable model. What a Recognizer needs
 besides the graph (temperature, preprocessing version, metrics) travels as JSON in the model's
 metadata under ``"digitrec"``. Every export is checked on the spot: ONNX checker, then ONNX Runtime
-against PyTorch on 1,000 MNIST test images.
+against PyTorch on 1,000 MNIST test images. A line model (multi-digit reading, ``digitrec.sequence``)
+exports as ``strip [N,1,40,W] -> log_probs [N,W/2,11]``, fp32 only, checked on strips of MNIST test digits.
 """
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ from torch import nn
 
 from . import data
 from .errors import InputError
+from .fields import Condition, make_field
 from .models import build
 from .train import export_weights, load_checkpoint
 
-__all__ = ["export", "export_onnx", "quantize_int8", "check", "opset", "OnnxModel", "INPUT", "OUTPUT"]
+__all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "opset", "OnnxModel", "OnnxLineModel",
+           "INPUT", "OUTPUT"]
 
 INPUT, OUTPUT = "image", "logits"
+LINE_INPUT, LINE_OUTPUT = "strip", "log_probs"
 METADATA_KEY = "digitrec"
 CALIBRATION_IMAGES = 3000   # training images whose activation ranges fix the int8 scales
 PARITY_IMAGES = 1000        # test images on which ONNX Runtime is compared with PyTorch
@@ -113,6 +117,26 @@ def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+def _line_model(ckpt: dict) -> nn.Module:
+    model = build("line", ckpt.get("config"))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def export_line(ckpt: dict, path: str | os.PathLike) -> Path:
+    """Write a line model's checkpoint as fp32 ONNX, its batch and strip width dynamic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet():
+        program = torch.onnx.export(
+            _line_model(ckpt), (torch.zeros(2, 1, 40, 64),), input_names=[LINE_INPUT], output_names=[LINE_OUTPUT],
+            opset_version=opset(), dynamo=True, external_data=False, verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch"), 3: 2 * torch.export.Dim("half_width", min=4)},))
+    meta = {k: ckpt.get(k) for k in ("arch", "config", "metrics", "command", "seed")}
+    _finish(program.model_proto, {**meta, "source_checksum": ckpt.get("checksum"), "precision": "fp32"}, path)
+    return path
+
+
 class _Calibration:
     """ONNX Runtime's CalibrationDataReader protocol over an in-memory array, a few hundred images per call."""
 
@@ -177,6 +201,45 @@ class OnnxModel:
         return self.session.run([OUTPUT], {INPUT: x})[0]
 
 
+class OnnxLineModel:
+    """An ONNX Runtime session over an exported line model, called as the PyTorch one is by ``digitrec.sequence``."""
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1):
+        # one thread: the graph is small and mostly a recurrence, which more threads only slow
+        path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != LINE_INPUT:
+            raise InputError(f"{path}: not a digitrec line model (make one with `digitrec export` of a line.pt)")
+        self.path = path
+
+    def __call__(self, strips: np.ndarray) -> np.ndarray:
+        """Log-probabilities ``[N, W/2, 11]`` for strips ``[N, 1, 40, W]``."""
+        return self.session.run([LINE_OUTPUT], {LINE_INPUT: np.ascontiguousarray(strips, dtype=np.float32)})[0]
+
+
+def line_strips(n: int = 64, seed: int = 0) -> np.ndarray:
+    """``n`` strips of 3 to 8 MNIST test digits, 40 px tall and 200 wide, as a line model is given."""
+    x, y = data.load_mnist("test")
+    rng = np.random.default_rng(seed)
+    cond = Condition("check", (3, 8), (-0.1, 0.4), canvas=(200 / 24, 40 / 24))
+    return np.stack([1 - make_field(x, y, cond, rng, height=24).image / np.float32(255) for _ in range(n)])[:, None]
+
+
+@torch.inference_mode()
+def check_line(path: str | os.PathLike, ckpt: dict) -> dict:
+    """Check an exported line model: ONNX checker, then ONNX Runtime vs PyTorch on ``line_strips()``."""
+    onnx.checker.check_model(str(path), full_check=True)
+    strips = line_strips()
+    ours = OnnxLineModel(path)(strips)
+    ref = _line_model(ckpt)(torch.from_numpy(strips)).numpy()
+    return {"max_abs_log_prob_diff": float(np.abs(ours - ref).max()),
+            "frame_agreement": float((ours.argmax(2) == ref.argmax(2)).mean())}
+
+
 @torch.inference_mode()
 def check(path: str | os.PathLike, ckpt: dict, x: np.ndarray) -> dict:
     """Check an exported model: ONNX checker, then ONNX Runtime vs PyTorch on images ``x [N,28,28]`` in [0, 1].
@@ -205,6 +268,16 @@ def export(model: str | os.PathLike, out: str | os.PathLike = ".", int8: bool = 
     model = Path(model)
     ckpt = load_checkpoint(model)
     out = Path(out)
+    if ckpt.get("arch") == "line":
+        if int8:
+            raise InputError(f"{model}: a line model exports as fp32 only")
+        path = export_line(ckpt, out / f"{model.stem}.onnx")
+        report = {"model": str(model), "fp32": {"path": str(path), "bytes": path.stat().st_size,
+                                                **check_line(path, ckpt)}}
+        if report["fp32"]["frame_agreement"] < 1:
+            raise RuntimeError(f"{path}: ONNX Runtime and PyTorch disagree on "
+                               f"{1 - report['fp32']['frame_agreement']:.2%} of the check strips' frames")
+        return report
     xt, yt = data.load_mnist("test")
     xt = xt.astype(np.float32) / 255
     files = {"fp32": export_onnx(ckpt, out / f"{model.stem}.onnx")}

@@ -73,7 +73,7 @@ class LineNet(nn.Module):
             _conv_bn(1, w1), nn.MaxPool2d(2),                        # 20 x W/2
             _conv_bn(w1, w2), nn.MaxPool2d((2, 1)),                  # 10
             _conv_bn(w2, w3), _conv_bn(w3, w3), nn.MaxPool2d((2, 1)),  # 5
-            _conv_bn(w3, w4), nn.AdaptiveMaxPool2d((1, None)))       # 1
+            _conv_bn(w3, w4), nn.MaxPool2d((5, 1)))                  # 1
         self.rnn = nn.GRU(w4, hidden, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * hidden, 11)
 

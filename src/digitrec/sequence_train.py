@@ -8,6 +8,8 @@ reader's own input path (``load_line``, ``field_strip``), so the model sees what
 Every batch is new fields, drawn by worker processes.
 
     python -m digitrec.sequence_train --out runs/line [--steps 20000] [--batch 128] [--device cuda]
+
+writes ``line.pt`` and its ONNX export ``line.onnx``, the file the reader runs (``digitrec export``).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from . import data
+from .export import export
 from .fields import Condition, make_field
 from .augment import non_digits
 from .models import build, count_parameters
@@ -161,6 +164,8 @@ def main(argv=None) -> None:
     metrics = train_line(args.out, args.steps, args.batch, args.lr, args.device, args.workers, args.seed,
                          time_limit=args.time_limit)
     print(f"{Path(args.out) / 'line.pt'}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    report = export(Path(args.out) / "line.pt", args.out)["fp32"]
+    print(f"{report['path']}: {report['bytes']:,} bytes, frames agreeing with PyTorch {report['frame_agreement']:.4f}")
 
 
 if __name__ == "__main__":
