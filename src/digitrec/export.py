@@ -101,20 +101,26 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
-    """Write the checkpoint's model as fp32 ONNX with a dynamic batch axis, at the newest usable ``opset()``."""
+def _write(model: nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic: dict, meta: dict,
+           path: str | os.PathLike) -> Path:
+    """Export ``model`` (traced on ``example``, ``dynamic`` axes) as fp32 ONNX to ``path`` with our metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        program = torch.onnx.export(
-            _torch_model(ckpt), (torch.zeros(2, 1, 28, 28),), input_names=[INPUT], output_names=[OUTPUT],
-            opset_version=opset(), dynamo=True, external_data=False, verbose=False,
-            dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program = torch.onnx.export(model, (example,), input_names=[names[0]], output_names=[names[1]],
+                                    opset_version=opset(), dynamo=True, external_data=False, verbose=False,
+                                    dynamic_shapes=(dynamic,))
+    _finish(program.model_proto, {**meta, "precision": "fp32"}, path)
+    return path
+
+
+def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
+    """Write the checkpoint's model as fp32 ONNX with a dynamic batch axis, at the newest usable ``opset()``."""
     meta = {k: v for k, v in export_weights(ckpt).items() if k != "state_dict"}
     # the checkpoint's content checksum names the exact weights this file came from (stale-export checks)
     meta["source_checksum"] = ckpt.get("checksum")
-    _finish(program.model_proto, {**meta, "precision": "fp32"}, path)
-    return path
+    return _write(_torch_model(ckpt), torch.zeros(2, 1, 28, 28), (INPUT, OUTPUT), {0: torch.export.Dim("batch")},
+                  meta, path)
 
 
 def _line_model(ckpt: dict) -> nn.Module:
@@ -125,16 +131,10 @@ def _line_model(ckpt: dict) -> nn.Module:
 
 def export_line(ckpt: dict, path: str | os.PathLike) -> Path:
     """Write a line model's checkpoint as fp32 ONNX, its batch and strip width dynamic."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet():
-        program = torch.onnx.export(
-            _line_model(ckpt), (torch.zeros(2, 1, 40, 64),), input_names=[LINE_INPUT], output_names=[LINE_OUTPUT],
-            opset_version=opset(), dynamo=True, external_data=False, verbose=False,
-            dynamic_shapes=({0: torch.export.Dim("batch"), 3: 2 * torch.export.Dim("half_width", min=4)},))
-    meta = {k: ckpt.get(k) for k in ("arch", "config", "metrics", "command", "seed")}
-    _finish(program.model_proto, {**meta, "source_checksum": ckpt.get("checksum"), "precision": "fp32"}, path)
-    return path
+    meta = {k: ckpt.get(k) for k in ("arch", "config", "metrics", "command", "seed", "checksum")}
+    meta["source_checksum"] = meta.pop("checksum")
+    dynamic = {0: torch.export.Dim("batch"), 3: 2 * torch.export.Dim("half_width", min=4)}  # strips are whole frames
+    return _write(_line_model(ckpt), torch.zeros(2, 1, 40, 64), (LINE_INPUT, LINE_OUTPUT), dynamic, meta, path)
 
 
 class _Calibration:
