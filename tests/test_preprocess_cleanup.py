@@ -83,3 +83,18 @@ def test_deskew_stands_a_slanted_stroke_upright():
         img[r, 8 + (24 - r) // 2:11 + (24 - r) // 2] = 1  # a stroke leaning right by 1 pixel in 2
     cols = np.flatnonzero(deskewed(img)[4:24].max(0) > 0.5)
     assert cols.max() - cols.min() <= 4 and preprocess(img, deskew=True) is not None
+
+
+def test_inverted_side_bands_read_like_the_clean_digit(digits):
+    # a scan whose margins came out inverted (MNIST-C's "stripe"): the bands' paper is taken the other way round
+    striped = augment.corrupt(digits, "stripe")
+    agree = [_agreement(preprocess(s), preprocess(d)) for s, d in zip(striped, digits)]
+    assert np.median(agree) > 0.9
+
+
+def test_edge_detected_digits_are_filled_and_solid_digits_are_left_alone(digits):
+    outlined = augment.corrupt(digits, "canny_edges")
+    agree = [_agreement(preprocess(o), preprocess(d)) for o, d in zip(outlined, digits)]
+    assert np.median(agree) > 0.9
+    x = digits.astype(np.float32) / 255
+    assert all(np.array_equal(ink_map(a), a) for a in x)  # small loops of solid 8s and 9s stay open

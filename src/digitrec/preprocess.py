@@ -27,6 +27,8 @@ _SPECK_SHARE = 0.04             # a component with fewer stroke pixels than this
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
 _FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
+_HAIRLINE_SOLID = 0.5            # outlines: under this share of their pixels survive a 2x2 opening
+_HOLLOW_OPEN = 6                # px: enclosed gaps this wide or narrower count as the inside of an outlined stroke
 _WORK_PX = 64                   # a single digit's marks are cleaned at about this size (it is read at 20)
 _LINE_PX = 40                   # a line of digits is cleaned at about this height (it is read at 24)
 
@@ -228,6 +230,11 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
     # with a box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
     bright = (ink > _otsus(ink)[:, None, None]).astype(np.float32)
+    # a band of paper in the ink's tone that spans the picture (an inverted stripe): its paper tone is its median
+    bands = _bands(bright, window // 2)
+    for i in np.flatnonzero(bands.any(axis=(1, 2))):
+        ink[i] = np.where(bands[i], np.clip(np.median(pos[i][bands[i]]) - pos[i], 0, None), ink[i])
+    bright[bands] = 0
     flipped = _touching_edge(ndimage.uniform_filter(bright, size=(1, window, window), mode="nearest") > 0.5)
     for i in np.flatnonzero(flipped.mean(axis=(1, 2)) > _FLIPPED_SHARE):
         local = _local_paper(pos[i], window)
@@ -236,6 +243,33 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
         # paper of the ink's own tone (a dark band across a light page): there the ink is the other way round
         ink[i] = np.where(f, np.clip(local - pos[i], 0, None), ink[i])
     out[live] = _clean(ink)
+    return out
+
+
+def _bands(bright: np.ndarray, min_width: int) -> np.ndarray:
+    """Where ``bright [N,H,W]`` has a band: at least ``min_width`` neighbouring columns (or rows), each
+    mostly bright and bright at both of its ends, on the picture's edges, between straight edges.
+
+    A digit, even a bold 8 that fills half of many columns, does not run off two opposite edges; a
+    stroke crossing a band darkens a column or two, which a closing bridges. The edges must be straight,
+    where most lines cross from paper to band at the same column, or the band is a thing, not paper:
+    trousers and dresses also run off the top and bottom of their pictures.
+    """
+    out = np.zeros(bright.shape, bool)
+    for axis in (1, 2):
+        b = bright if axis == 1 else bright.transpose(0, 2, 1)  # bands of columns; rows as columns
+        full = (b.mean(axis=1) > 0.5) & (b[:, 0] * b[:, -1] > 0)  # [N, W]
+        full = ndimage.binary_closing(full, structure=np.ones((1, 5), bool)) | full
+        labels, _ = ndimage.label(full, structure=np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], bool))
+        sizes = np.bincount(labels.ravel())
+        for i, run in zip(*np.nonzero((sizes >= min_width)[labels] & (labels > 0) &
+                                      (labels != np.roll(labels, 1, axis=1)))):
+            run = int(run)
+            stop = run + int(sizes[labels[i, run]])
+            edges = [(run - 1, run)] * int(run > 0) + [(stop, stop - 1)] * int(stop < b.shape[2])
+            if edges and all((b[i, :, inside] > b[i, :, outside]).mean() >= 0.5 for outside, inside in edges):
+                band = out[i] if axis == 1 else out[i].T
+                band[:, run:stop] = True
     return out
 
 
@@ -380,10 +414,13 @@ def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) 
     holes = labels > 0
     if not holes.any():
         return
-    opened = ndimage.binary_opening(holes, structure=np.ones((1, 3, 3), bool))
+    opened = ndimage.binary_opening(holes, structure=np.ones((1, _HOLLOW_OPEN, _HOLLOW_OPEN), bool))
     wide = np.unique(labels[opened])
     thin = holes & ~np.isin(labels, wide[wide > 0])
-    for i in np.flatnonzero(thin.sum(axis=(1, 2)) > _HOLLOW_SHARE * strokes.sum(axis=(1, 2))):
+    # outlines are hairlines: most of their pixels fall to a 2x2 opening, where a pen's strokes mostly stay
+    solid = ndimage.binary_opening(strokes, structure=np.ones((1, 2, 2), bool)).sum(axis=(1, 2))
+    count = strokes.sum(axis=(1, 2))
+    for i in np.flatnonzero((thin.sum(axis=(1, 2)) > _HOLLOW_SHARE * count) & (solid < _HAIRLINE_SOLID * count)):
         out[i][thin[i]] = float(np.median(ink[i][strokes[i]]))
 
 
