@@ -27,6 +27,7 @@ _SPECK_SHARE = 0.04             # a component with fewer stroke pixels than this
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
 _FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
+_PEPPER_SHARE = 0.03             # pits over this share of the ink pixels: grainy strokes
 _HAIRLINE_SOLID = 0.5            # outlines: under this share of their pixels survive a 2x2 opening
 _HOLLOW_OPEN = 6                # px: enclosed gaps this wide or narrower count as the inside of an outlined stroke
 _WORK_PX = 64                   # a single digit's marks are cleaned at about this size (it is read at 20)
@@ -225,6 +226,10 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(np.abs(mean.astype(np.float64) - median) < 1e-3):
         dark[i] = _dark_ink(g[i])
     pos = np.where(dark[:, None, None], 1 - g, g)
+    # pepper in the strokes (shot noise): pits, pixels well below all four neighbours, in numbers
+    pits = _pits(pos).sum(axis=(1, 2)) > _PEPPER_SHARE * (pos > 0.5).sum(axis=(1, 2))
+    for i in np.flatnonzero(pits):
+        pos[i] = np.maximum(pos[i], _around(pos[i]))
     window = max(3, min(h, w) // 2)
     ink = pos - ndimage.grey_opening(pos, size=(1, window, window))
     # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
@@ -319,6 +324,25 @@ def _despeckle(grey: np.ndarray) -> np.ndarray:
     if isolated.mean() > _IMPULSE_FRACTION:
         return ndimage.median_filter(grey, size=3, mode="nearest")
     return grey
+
+
+def _pits(pos: np.ndarray) -> np.ndarray:
+    """Pixels of ``pos [N,H,W]`` more than 0.3 below each of their four neighbours (False on the border).
+
+    Inside a grainy stroke they are common; a hairline outline has none (its inside runs along it), nor
+    has a clean or blurred stroke."""
+    c = pos[:, 1:-1, 1:-1]
+    out = np.zeros(pos.shape, bool)
+    out[:, 1:-1, 1:-1] = ((c < pos[:, :-2, 1:-1] - 0.3) & (c < pos[:, 2:, 1:-1] - 0.3) &
+                          (c < pos[:, 1:-1, :-2] - 0.3) & (c < pos[:, 1:-1, 2:] - 0.3))
+    return out
+
+
+def _around(pos: np.ndarray) -> np.ndarray:
+    """The median of each pixel's 8 neighbours."""
+    foot = np.ones((3, 3), bool)
+    foot[1, 1] = False
+    return ndimage.median_filter(pos, footprint=foot, mode="nearest")
 
 
 def _otsu(values: np.ndarray) -> float:
