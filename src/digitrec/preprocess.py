@@ -179,7 +179,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     1. ink is the minority, on the side of the paper's tone where the mean lies (see ``_dark_ink``); the paper
        under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
        lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
-       (a dark band across a light page) has its ink taken the other way round;
+       (a dark band across a light page, an inverted margin) has its ink taken the other way round;
+       strokes pitted by grain (photon noise) are filled from their neighbours first;
     2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
        if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
        smudges apart from the strokes go);
