@@ -425,9 +425,10 @@ def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) -> None:
-    """Fill, in ``out``, the inside of strokes drawn as outlines: enclosed gaps too thin to survive a 3x3
-    opening, in pictures where they add up to over ``_HOLLOW_SHARE`` of the stroke pixels (a solid
-    digit's loops are wide, or rare); the fill is the median ink of the strokes."""
+    """Fill, in ``out``, the inside of strokes drawn as outlines: enclosed gaps too thin to survive an
+    opening of ``_HOLLOW_OPEN`` pixels, in pictures whose strokes are hairlines and where those gaps add
+    up to over ``_HOLLOW_SHARE`` of the stroke pixels (a solid digit's loops are wide, or rare); the fill
+    is the median ink of the strokes."""
     box = _box(strokes)
     if box is None:
         return
@@ -437,16 +438,17 @@ def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) 
     labels, _ = ndimage.label(~strokes, structure=_CROSS)
     labels[_at_edge(labels)] = 0
     holes = labels > 0
-    if not holes.any():
-        return
-    opened = ndimage.binary_opening(holes, structure=np.ones((1, _HOLLOW_OPEN, _HOLLOW_OPEN), bool))
-    wide = np.unique(labels[opened])
-    thin = holes & ~np.isin(labels, wide[wide > 0])
-    # outlines are hairlines: most of their pixels fall to a 2x2 opening, where a pen's strokes mostly stay
-    solid = ndimage.binary_opening(strokes, structure=np.ones((1, 2, 2), bool)).sum(axis=(1, 2))
     count = strokes.sum(axis=(1, 2))
-    for i in np.flatnonzero((thin.sum(axis=(1, 2)) > _HOLLOW_SHARE * count) & (solid < _HAIRLINE_SOLID * count)):
-        out[i][thin[i]] = float(np.median(ink[i][strokes[i]]))
+    # thin gaps are holes: only pictures whose holes alone pass the share can pass it
+    for i in np.flatnonzero(holes.sum(axis=(1, 2)) > _HOLLOW_SHARE * count):
+        # outlines are hairlines: most of their pixels fall to a 2x2 opening, where a pen's strokes mostly stay
+        if ndimage.binary_opening(strokes[i], structure=np.ones((2, 2), bool)).sum() >= _HAIRLINE_SOLID * count[i]:
+            continue
+        opened = ndimage.binary_opening(holes[i], structure=np.ones((_HOLLOW_OPEN, _HOLLOW_OPEN), bool))
+        wide = np.unique(labels[i][opened])
+        thin = holes[i] & ~np.isin(labels[i], wide[wide > 0])
+        if thin.sum() > _HOLLOW_SHARE * count[i]:
+            out[i][thin] = float(np.median(ink[i][strokes[i]]))
 
 
 def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
