@@ -131,6 +131,12 @@ def cmd_export(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    if "frame_agreement" in report["fp32"]:  # a line model (multi-digit reading)
+        r = report["fp32"]
+        print(f"{r['path']}: line model, fp32, {r['bytes'] / 1024:.1f} KiB; vs PyTorch on strips of MNIST test "
+              f"digits: max |delta log p| {r['max_abs_log_prob_diff']:.2e}, same frame class on "
+              f"{r['frame_agreement']:.2%}")
+        return 0
     for precision in ("fp32", "int8"):
         if precision in report:
             r = report[precision]
@@ -227,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write OUT/NAME.onnx (fp32, dynamic batch) and with --int8 OUT/NAME.int8.onnx "
                                    "(static int8, calibrated on training images), NAME being the checkpoint's "
                                    "name. Each file is checked on the spot: ONNX checker, then ONNX Runtime against "
-                                   "PyTorch on MNIST test images.")
+                                   "PyTorch on MNIST test images. A line model (multi-digit reading, made by "
+                                   "`python -m digitrec.sequence_train`) exports as fp32 only, checked on strips "
+                                   "of MNIST test digits.")
     p.add_argument("--model", metavar="PATH", help="checkpoint (default: the bundled model)")
     p.add_argument("--out", metavar="DIR", default=".", help="output directory (default: .)")
     p.add_argument("--int8", action="store_true", help="also write the int8 model")
