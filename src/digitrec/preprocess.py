@@ -15,8 +15,8 @@ from scipy import ndimage
 
 from .errors import InputError
 
-__all__ = ["load_line", "load_image", "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "preprocess", "preprocess_batch",
-           "deskewed", "MAX_PIXELS"]
+__all__ = ["load_image", "load_line", "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "preprocess",
+           "preprocess_batch", "deskewed", "MAX_PIXELS"]
 
 MAX_PIXELS = 40_000_000         # larger images are refused before decoding (decompression bombs)
 _BLANK_CONTRAST = 0.12          # ink must stand this far (0-1) above the paper to count as a mark
@@ -27,9 +27,9 @@ _SPECK_SHARE = 0.04             # a component with fewer stroke pixels than this
 _MIN_LEFT_AFTER_LINES = 0.2     # erase edge lines only if at least this share of the ink is left
 _FLIPPED_SHARE = 0.1            # paper of the ink's tone over this share of the picture is taken as such
 _HOLLOW_SHARE = 0.3             # thin enclosed gaps above this share of the stroke pixels: outlined strokes
-_PEPPER_SHARE = 0.03             # pits over this share of the ink pixels: grainy strokes
-_HAIRLINE_SOLID = 0.5            # outlines: under this share of their pixels survive a 2x2 opening
-_HOLLOW_OPEN = 6                # px: enclosed gaps this wide or narrower count as the inside of an outlined stroke
+_PEPPER_SHARE = 0.03            # pits over this share of the ink pixels: grainy strokes
+_HAIRLINE_SOLID = 0.5           # outlines: under this share of their pixels survive a 2x2 opening
+_HOLLOW_OPEN = 6                # px: enclosed gaps narrower than this are the inside of an outlined stroke
 _WORK_PX = 64                   # a single digit's marks are cleaned at about this size (it is read at 20)
 _LINE_PX = 40                   # a line of digits is cleaned at about this height (it is read at 24)
 

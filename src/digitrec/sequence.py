@@ -28,7 +28,7 @@ from .preprocess import load_line, to_mnist_batch
 from .recognizer import Prediction
 from .train import load_checkpoint
 
-__all__ = ["NumberReading", "read_number", "field_strip", "load_line_model", "STRIP_HEIGHT", "FRAME"]
+__all__ = ["NumberReading", "read_number", "field_strip", "decode", "load_line_model", "STRIP_HEIGHT", "FRAME"]
 
 STRIP_HEIGHT = 40          # px: the line model's input height
 STRIP_DIGIT = 24           # px: a digit's height in the strip
@@ -85,8 +85,7 @@ def load_line_model(path: str | None = None):
 @dataclass
 class _Strip:
     image: np.ndarray   # float32 [STRIP_HEIGHT, W], the field's ink cut to its line
-    scale: float        # strip px per ink px
-    top: float          # ink row of the strip's row 0
+    scale: float        # strip px per ink px, across
     left: float         # ink column of the strip's column 0
     digit_h: float      # a digit's height in ink px
 
@@ -107,7 +106,7 @@ def field_strip(ink: np.ndarray) -> _Strip | None:
     out = np.zeros((STRIP_HEIGHT, -(-(w + 2 * STRIP_PAD) // FRAME) * FRAME), np.float32)
     top = (STRIP_HEIGHT - h) // 2
     out[top:top + h, STRIP_PAD:STRIP_PAD + w] = crop
-    return _Strip(out, w / (c1 - c0), r0 - top * (r1 - r0) / h, c0 - STRIP_PAD * (c1 - c0) / w, digit_h)
+    return _Strip(out, w / (c1 - c0), c0 - STRIP_PAD * (c1 - c0) / w, digit_h)
 
 
 def _resize(a: np.ndarray, scale: float) -> np.ndarray:
