@@ -40,14 +40,13 @@ class Field:
     image: np.ndarray              # uint8 HxW, dark ink on white paper
     text: str                      # the digits, left to right
     boxes: list                    # each digit's ink box (x, y, width, height) in the image
-    owner: np.ndarray | None = None  # int16 HxW: index of the digit whose ink is strongest there, -1 on paper
 
 
-def _ink_crop(digit28: np.ndarray, height: int, stretch: float = 1.0) -> np.ndarray:
+def _ink_crop(digit28: np.ndarray, height: int) -> np.ndarray:
     """The digit's ink box scaled so that its ink is ``height`` px tall (float ink in [0, 1])."""
     rows, cols = np.flatnonzero(digit28.any(1)), np.flatnonzero(digit28.any(0))
     crop = digit28[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
-    w = max(1, round(crop.shape[1] * height / crop.shape[0] * stretch))
+    w = max(1, round(crop.shape[1] * height / crop.shape[0]))
     return np.asarray(Image.fromarray(crop).resize((w, height), Image.Resampling.BILINEAR)).clip(0, 1)
 
 
@@ -63,11 +62,11 @@ def _mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[np.nd
 
 
 def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int = 110,
-               owner: bool = False, others: np.ndarray | None = None) -> Field:
+               others: np.ndarray | None = None) -> Field:
     """One field of digits drawn from ``x``/``y`` (uint8 28x28 images, labels); a digit is about ``height`` px tall.
 
-    ``owner=True`` also records which digit each pixel's ink belongs to. ``others``: uint8 28x28 images
-    of non-digits, one of which joins the string, as a digit would, with ``cond.others``' chance.
+    ``others``: uint8 28x28 images of non-digits, one of which joins the string, as a digit would, with
+    ``cond.others``' chance.
     """
     n = int(rng.integers(cond.digits[0], cond.digits[1] + 1))
     idx = rng.choice(len(x), n, replace=False)
@@ -81,12 +80,11 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
-    # (ink, bottom above the baseline, index among the digits or -1)
-    pieces = [(c, 0.0, k - labels[:k].count(-1) if labels[k] >= 0 else -1) for k, c in enumerate(crops)]
+    pieces = [(c, 0.0, label >= 0) for c, label in zip(crops, labels)]  # (ink, bottom above the baseline, a digit?)
     if n > 1 and cond.marks and rng.random() < cond.marks:
         at = int(rng.integers(1, n))
         room = height * rng.uniform(0.15, 0.3)
-        pieces.insert(at, (*_mark(rng, height, stroke=height * 0.12), -1))
+        pieces.insert(at, (*_mark(rng, height, stroke=height * 0.12), False))
         gaps = np.insert(gaps, at, room)
         gaps[at - 1] = room
     widths = np.array([p[0].shape[1] for p in pieces])
@@ -103,20 +101,17 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
     x0 = int(rng.integers(0, max(1, cw - width)))
     base = ch / 2 + height / 2 + (rise / 2 if slope > 0 else -rise / 2)  # centre the sloping line vertically
     canvas = np.zeros((ch, cw), np.float32)
-    who = np.full((ch, cw), -1, np.int16) if owner else None
     boxes = []
-    for (c, lift, k), left in zip(pieces, lefts):
+    for (c, lift, digit), left in zip(pieces, lefts):
         bottom = base - slope * (left + c.shape[1] / 2) - lift
-        if k >= 0:
+        if digit:
             bottom += rng.uniform(-1, 1) * BASELINE_JITTER * height
         top = int(round(min(max(bottom - c.shape[0], 0), ch - c.shape[0])))
         l0 = x0 + left
         region = canvas[top:top + c.shape[0], l0:l0 + c.shape[1]]
         c = c[:region.shape[0], :region.shape[1]]
-        if who is not None:
-            who[top:top + c.shape[0], l0:l0 + c.shape[1]][c > region] = k
         np.maximum(region, c, out=region)
-        if k >= 0:
+        if digit:
             boxes.append((int(l0), top, c.shape[1], c.shape[0]))
     text = "".join(str(d) for d in labels if d >= 0)
-    return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes, who)
+    return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes)
