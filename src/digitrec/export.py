@@ -26,7 +26,7 @@ from torch import nn
 from . import data
 from .errors import InputError
 from .fields import Condition, make_field
-from .models import build
+from .models import from_checkpoint
 from .train import export_weights, load_checkpoint
 
 __all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "opset", "OnnxModel", "OnnxLineModel",
@@ -59,9 +59,7 @@ class _Normalised(nn.Module):
 
 
 def _torch_model(ckpt: dict) -> nn.Module:
-    model = build(ckpt["arch"], ckpt.get("config"))
-    model.load_state_dict(ckpt["state_dict"])
-    return _Normalised(model, *ckpt["norm"]).eval()
+    return _Normalised(from_checkpoint(ckpt), *ckpt["norm"]).eval()
 
 
 @contextmanager
@@ -123,18 +121,12 @@ def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
                   meta, path)
 
 
-def _line_model(ckpt: dict) -> nn.Module:
-    model = build("line", ckpt.get("config"))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval()
-
-
 def export_line(ckpt: dict, path: str | os.PathLike) -> Path:
     """Write a line model's checkpoint as fp32 ONNX, its batch and strip width dynamic."""
     meta = {k: ckpt.get(k) for k in ("arch", "config", "metrics", "command", "seed", "checksum")}
     meta["source_checksum"] = meta.pop("checksum")
     dynamic = {0: torch.export.Dim("batch"), 3: 2 * torch.export.Dim("half_width", min=4)}  # strips are whole frames
-    return _write(_line_model(ckpt), torch.zeros(2, 1, 40, 64), (LINE_INPUT, LINE_OUTPUT), dynamic, meta, path)
+    return _write(from_checkpoint(ckpt), torch.zeros(2, 1, 40, 64), (LINE_INPUT, LINE_OUTPUT), dynamic, meta, path)
 
 
 class _Calibration:
@@ -235,7 +227,7 @@ def check_line(path: str | os.PathLike, ckpt: dict) -> dict:
     onnx.checker.check_model(str(path), full_check=True)
     strips = line_strips()
     ours = OnnxLineModel(path)(strips)
-    ref = _line_model(ckpt)(torch.from_numpy(strips)).numpy()
+    ref = from_checkpoint(ckpt)(torch.from_numpy(strips)).numpy()
     return {"max_abs_log_prob_diff": float(np.abs(ours - ref).max()),
             "frame_agreement": float((ours.argmax(2) == ref.argmax(2)).mean())}
 

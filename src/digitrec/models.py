@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MNIST_MEAN", "MNIST_STD", "build", "count_parameters", "fit_logreg"]
+__all__ = ["MNIST_MEAN", "MNIST_STD", "build", "from_checkpoint", "count_parameters", "fit_logreg"]
 
 # of the 60,000 training images scaled to [0, 1]
 MNIST_MEAN = 0.1307
@@ -88,6 +88,13 @@ _ARCHS = {"cnn": CNN, "logreg": LogReg, "line": LineNet}
 def build(arch: str, config: dict | None = None) -> nn.Module:
     """Return a freshly initialised model of architecture ``arch`` ('cnn', 'logreg' or 'line')."""
     return _ARCHS[arch](**(config or {}))
+
+
+def from_checkpoint(ckpt: dict) -> nn.Module:
+    """The model a checkpoint holds (its ``arch``, ``config`` and ``state_dict``), in eval mode."""
+    model = build(ckpt["arch"], ckpt.get("config"))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

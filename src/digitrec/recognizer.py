@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .models import build
+from .models import from_checkpoint
 from .preprocess import preprocess_batch
 from .train import digit_score, load_checkpoint
 
@@ -76,10 +76,8 @@ class Recognizer:
         self.onnx = onnx
         self.model = None
         if onnx is None:
-            self.model = build(checkpoint["arch"], checkpoint.get("config"))
-            self.model.load_state_dict(checkpoint["state_dict"])
             # channels-last convolutions run about 1.4x faster on this CPU (oneDNN's preferred layout)
-            self.model.eval().to(memory_format=torch.channels_last)
+            self.model = from_checkpoint(checkpoint).to(memory_format=torch.channels_last)
         self.mean, self.std = checkpoint["norm"]
         self.temperature = float(checkpoint.get("temperature", 1.0))
         self.batch_size = batch_size

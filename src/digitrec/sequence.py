@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from .models import build
+from .models import from_checkpoint
 from .preprocess import load_line, to_mnist_batch
 from .recognizer import Prediction
 from .train import load_checkpoint
@@ -70,10 +70,7 @@ def load_line_model(path: str | None = None):
         from .export import OnnxLineModel  # here, so that reading a number in PyTorch does not load onnxruntime
 
         return OnnxLineModel(path)
-    ckpt = load_checkpoint(path)
-    model = build(ckpt["arch"], ckpt.get("config"))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
+    model = from_checkpoint(load_checkpoint(path))
 
     @torch.inference_mode()
     def run(strips: np.ndarray) -> np.ndarray:
