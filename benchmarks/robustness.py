@@ -34,7 +34,7 @@ def not_a_digit_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     gen = torch.Generator().manual_seed(30_000 + seed)
     for kind in augment.NON_DIGIT_KINDS:
         x = augment.non_digits(n, gen, kind, fonts="eval")
-        sets[f"synthetic {kind}"] = (x[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        sets[f"synthetic {kind}"] = augment.to_uint8(x[:, 0])
     return sets
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["random_affine", "random_warp", "stroke_width", "blur_resample", "contrast", "noise",
-           "CORRUPTIONS", "corrupt", "PAPER_KINDS", "on_paper", "NON_DIGIT_KINDS", "non_digits"]
+           "CORRUPTIONS", "corrupt", "to_uint8", "PAPER_KINDS", "on_paper", "NON_DIGIT_KINDS", "non_digits"]
 
 
 def _u(n: int, gen: torch.Generator, *shape) -> torch.Tensor:
@@ -429,7 +429,12 @@ def on_paper(images: np.ndarray, kind: str = "shadow", seed: int = 0, size: int 
     elif kind != "shadow":
         raise ValueError(f"kind must be one of {PAPER_KINDS}, not {kind!r}")
     page = light * (1 - 0.85 * torch.maximum(ink, marks)) + 0.03 * torch.randn(n, size, size, generator=gen)
-    return (page.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return to_uint8(page)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float images in [0, 1] as the uint8 array an image file would hold (clipped, rounded)."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 CORRUPTIONS = {
@@ -445,7 +450,7 @@ def corrupt(images: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255)[:, None]
     y = CORRUPTIONS[name](x, gen)
-    return (y[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return to_uint8(y[:, 0])
 
 
 # --- synthetic non-digits --------------------------------------------------------------------
@@ -535,15 +540,18 @@ def _noise(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.where(blobs, (field > level).float(), field)
 
 
-def non_digits(n: int, gen: torch.Generator, kind: str = "mixed", fonts: str = "train") -> torch.Tensor:
+def non_digits(n: int, gen: torch.Generator, kind: str | tuple = "mixed", fonts: str = "train") -> torch.Tensor:
     """Return ``n`` synthetic images that are not digits, float ``[n,1,28,28]``, ink bright on 0.
 
-    ``kind`` is one of ``NON_DIGIT_KINDS`` or ``"mixed"`` (an equal share of each); ``fonts="train"``
-    draws letters in Pillow's built-in font, ``"eval"`` in the system's other fonts.
+    ``kind`` is one of ``NON_DIGIT_KINDS``, a tuple of them (an equal share of each, in random order)
+    or ``"mixed"`` (all of them); ``fonts="train"`` draws letters in Pillow's built-in font, ``"eval"``
+    in the system's other fonts.
     """
     if kind == "mixed":
-        counts = [n // len(NON_DIGIT_KINDS) + (i < n % len(NON_DIGIT_KINDS)) for i in range(len(NON_DIGIT_KINDS))]
-        parts = torch.cat([non_digits(c, gen, k, fonts) for k, c in zip(NON_DIGIT_KINDS, counts) if c])
+        kind = NON_DIGIT_KINDS
+    if isinstance(kind, tuple):
+        counts = [n // len(kind) + (i < n % len(kind)) for i in range(len(kind))]
+        parts = torch.cat([non_digits(c, gen, k, fonts) for k, c in zip(kind, counts) if c])
         return parts[torch.randperm(n, generator=gen)]
     if kind == "letters":
         return _letters(n, gen, fonts)

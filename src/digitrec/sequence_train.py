@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from . import data
 from .export import export
 from .fields import Condition, make_field
-from .augment import non_digits
+from .augment import non_digits, to_uint8
 from .models import build, count_parameters
 from .preprocess import load_line
 from .sequence import FRAME, STRIP_HEIGHT, decode, field_strip
@@ -44,10 +44,7 @@ DRAWN_HEIGHT = (18, 48)  # px: digits are drawn this tall, then scaled to the st
 
 def other_marks(n: int = 3000, seed: int = 0) -> np.ndarray:
     """``n`` uint8 28x28 images of non-digits (letters, scribbles) in random order, to put in training fields."""
-    gen = torch.Generator().manual_seed(seed)
-    counts = [n // len(OTHER_KINDS) + (i < n % len(OTHER_KINDS)) for i in range(len(OTHER_KINDS))]
-    x = torch.cat([non_digits(c, gen, kind) for kind, c in zip(OTHER_KINDS, counts)])[torch.randperm(n, generator=gen)]
-    return (x[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return to_uint8(non_digits(n, torch.Generator().manual_seed(seed), OTHER_KINDS)[:, 0])
 
 
 def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
