@@ -42,7 +42,7 @@ def load_image(src, one_digit: bool = False) -> np.ndarray:
     frame is exactly one tone) is then box-averaged until its marks are about ``_WORK_PX`` pixels
     across, so the ink map is smaller than the picture (see ``_digital_shrink``).
     """
-    picture, is_ink = _picture(src, one_digit)
+    picture, is_ink, _ = _picture(src, _WORK_PX if one_digit else None)
     return picture if is_ink else ink_map(picture)
 
 
@@ -52,14 +52,14 @@ def load_line(src) -> tuple[np.ndarray, int]:
     As ``load_image``, but a large digital picture is box-averaged until its marks are about
     ``_LINE_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
     """
-    picture, is_ink = _picture(src, False)
-    picture, k = _digital_shrink(picture, _LINE_PX, rows_only=True)
+    picture, is_ink, k = _picture(src, _LINE_PX, rows_only=True)
     return (picture if is_ink else ink_map(picture)), k
 
 
-def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
+def _picture(src, size: int | None = None, rows_only: bool = False) -> tuple[np.ndarray, bool, int]:
     """``src`` as a float32 grey picture in [0, 1] for the ink stage, or as ink already (then True):
-    a transparent canvas's alpha channel. ``one_digit``: shrunk as ``load_image`` says."""
+    a transparent canvas's alpha channel; with ``size``, box-averaged as ``_digital_shrink`` says, by
+    the factor returned last (1: not at all)."""
     if isinstance(src, (str, os.PathLike, bytes, bytearray)):
         src = _open(src)
     if isinstance(src, Image.Image):
@@ -68,7 +68,8 @@ def _picture(src, one_digit: bool) -> tuple[np.ndarray, bool]:
         picture, is_ink = _from_array(src)
     else:
         raise InputError(f"image must be a path, bytes, PIL.Image or numpy array, not {type(src).__name__}")
-    return (_digital_shrink(picture, _WORK_PX)[0] if one_digit else picture), is_ink
+    picture, k = _digital_shrink(picture, size, rows_only) if size else (picture, 1)
+    return picture, is_ink, k
 
 
 def _open(src) -> Image.Image:
@@ -197,6 +198,8 @@ _CROSS = np.zeros((3, 3, 3), bool)
 _CROSS[1] = ndimage.generate_binary_structure(2, 1)
 _SQUARE = np.zeros((3, 3, 3), bool)
 _SQUARE[1] = True
+_RING = np.ones((3, 3), bool)  # a pixel's 8 neighbours
+_RING[1, 1] = False
 
 
 def ink_maps(grey: np.ndarray) -> np.ndarray:
@@ -317,10 +320,8 @@ def _local_paper(pos: np.ndarray, window: int) -> np.ndarray:
 
 def _despeckle(grey: np.ndarray) -> np.ndarray:
     """A 3x3 median when salt-and-pepper noise is present (isolated pixels far from all 8 neighbours)."""
-    foot = np.ones((3, 3), bool)
-    foot[1, 1] = False
-    lo = ndimage.minimum_filter(grey, footprint=foot, mode="nearest")
-    hi = ndimage.maximum_filter(grey, footprint=foot, mode="nearest")
+    lo = ndimage.minimum_filter(grey, footprint=_RING, mode="nearest")
+    hi = ndimage.maximum_filter(grey, footprint=_RING, mode="nearest")
     isolated = (grey - hi > 0.5) | (lo - grey > 0.5)
     if isolated.mean() > _IMPULSE_FRACTION:
         return ndimage.median_filter(grey, size=3, mode="nearest")
@@ -341,9 +342,7 @@ def _pits(pos: np.ndarray) -> np.ndarray:
 
 def _around(pos: np.ndarray) -> np.ndarray:
     """The median of each pixel's 8 neighbours."""
-    foot = np.ones((3, 3), bool)
-    foot[1, 1] = False
-    return ndimage.median_filter(pos, footprint=foot, mode="nearest")
+    return ndimage.median_filter(pos, footprint=_RING, mode="nearest")
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -606,7 +605,7 @@ def preprocess_batch(images) -> tuple[np.ndarray, np.ndarray]:
     Decoding runs per image; the ink stage (``ink_maps``) and the geometry (``to_mnist_batch``) run once
     per group of pictures that share a size. An ``[N,H,W]`` array is N images.
     """
-    pictures = [_picture(img, one_digit=True) for img in images]
+    pictures = [_picture(img, _WORK_PX)[:2] for img in images]
     inks = [p if is_ink else None for p, is_ink in pictures]
     for idx in _by_shape([p for p, _ in pictures], [i for i, a in enumerate(inks) if a is None]):
         for ink, i in zip(ink_maps(np.stack([pictures[i][0] for i in idx])), idx):
