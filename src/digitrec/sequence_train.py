@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from tqdm import tqdm
 
 from . import data
 from .export import export
@@ -39,6 +40,7 @@ TRAIN_FIELDS = Condition("train", digits=(1, 10), gap=(-0.15, 0.6), slope_deg=4.
 # not shapes, whose outlined ellipses pass for zeros, nor noise: a field's paper is plain
 OTHER_KINDS = ("letters", "doodles")
 HELD_OUT = 5000          # the last training digits, kept out of training to measure it
+HELD_OUT_OTHERS = 300    # ... and the last of the non-digit marks
 DRAWN_HEIGHT = (18, 48)  # px: digits are drawn this tall, then scaled to the strip's size as any field is
 
 
@@ -107,10 +109,9 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     others = other_marks(seed=seed)
-    loader = DataLoader(_Fields(x[:-HELD_OUT], y[:-HELD_OUT], others[:-300], seed), batch_size=batch_size, collate_fn=collate,
-                        num_workers=workers, persistent_workers=workers > 0, prefetch_factor=8 if workers else None)
-    from tqdm import tqdm
-
+    fields = _Fields(x[:-HELD_OUT], y[:-HELD_OUT], others[:-HELD_OUT_OTHERS], seed)
+    loader = DataLoader(fields, batch_size=batch_size, collate_fn=collate, num_workers=workers,
+                        persistent_workers=workers > 0, prefetch_factor=8 if workers else None)
     bar = tqdm(total=steps, desc="line model", unit="batch", disable=not progress, file=sys.stderr)
     t0, running, first = time.perf_counter(), None, None
     model.train()
@@ -135,8 +136,8 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
             bar.set_postfix(loss=f"{running:.3f}")
     bar.close()
     train_s = time.perf_counter() - t0
-    metrics = {"held_out_field_accuracy": field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-300:],
-                                                         eval_fields),
+    held_out = field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:], eval_fields)
+    metrics = {"held_out_field_accuracy": held_out,
                "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
                "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
                "parameters": count_parameters(model)}
