@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from robustness import FASHION  # benchmarks/, this script's folder, is on the path
+from digitrec.evaluate import FASHION_MNIST
 
 # the robust preset's warps (rotation and shear up to 15 degrees) with its other augmentations off
 WARPS_ONLY = dict(elastic_px=0.0, stroke_p=0.0, blur_p=0.0, resample_p=0.0, outlier_share=0.0)
@@ -55,7 +55,7 @@ def run(job: tuple) -> dict:
     seconds = time.perf_counter() - t0
     x, y = data.load_mnist("test")
     preds = digitrec.load(os.path.join(out, "model.pt"), reject_threshold=float("-inf")).predict_batch(list(x))
-    fashion = {"fashion": data.read_idx(FASHION)[:n]} if FASHION.exists() else {}
+    fashion = {"fashion": data.read_idx(FASHION_MNIST)[:n]} if FASHION_MNIST.exists() else {}
     table = robustness(digitrec.load(os.path.join(out, "model.pt")), x[:n], y[:n], fashion)
     return {"recipe": name, "seed": seed, "seconds": seconds,
             "accuracy": float(np.mean([p.digit == t for p, t in zip(preds, y)])),

@@ -3,7 +3,8 @@
 Prints accuracy per corruption (through the full preprocessing, rejected images counted wrong),
 their mean, and for each not-a-digit set (Fashion-MNIST test, synthetic letters in other fonts
 than training used, doodles, shapes, noise) the share rejected and the AUROC of the digit score
-against clean MNIST test digits. ``--json`` writes the table for the report.
+against clean MNIST test digits. ``--json`` also writes the table to a file. ``digitrec report``
+shows the same table (same seed and sets), on its first 1,000 test images by default.
 
     python benchmarks/robustness.py [--model PATH] [--n 10000] [--json out.json]
 """
@@ -16,26 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import digitrec
-from digitrec import augment, data
-from digitrec.evaluate import robustness
-
-FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-
-
-def not_a_digit_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """The non-digit sets: Fashion-MNIST test (when installed) and the synthetic kinds, ``n`` images each."""
-    sets = {}
-    if FASHION.exists():
-        sets["fashion-mnist"] = data.read_idx(FASHION)[:n]
-    gen = torch.Generator().manual_seed(30_000 + seed)
-    for kind in augment.NON_DIGIT_KINDS:
-        x = augment.non_digits(n, gen, kind, fonts="eval")
-        sets[f"synthetic {kind}"] = augment.to_uint8(x[:, 0])
-    return sets
+from digitrec import data
+from digitrec.evaluate import not_a_digit_sets, robustness
 
 
 def main() -> None:

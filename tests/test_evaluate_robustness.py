@@ -4,7 +4,7 @@ import pytest
 
 import digitrec
 from digitrec import augment, data
-from digitrec.evaluate import preprocessing_examples, robustness
+from digitrec.evaluate import FASHION_MNIST, not_a_digit_sets, preprocessing_examples, robustness
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +29,11 @@ def test_preprocessing_examples_pair_each_condition_with_its_result():
     assert names[0] == "clean" and set(augment.CORRUPTIONS) <= set(names)
     assert all(p["after"] is None or p["after"].shape == (28, 28) for p in pairs)
     assert any(p["before"].shape == (112, 112) for p in pairs)  # the photo-like ones
+
+
+def test_not_a_digit_sets_hold_n_mnist_style_images_of_each_kind():
+    sets = not_a_digit_sets(12)
+    kinds = [f"synthetic {kind}" for kind in augment.NON_DIGIT_KINDS]
+    assert list(sets) == (["fashion-mnist"] if FASHION_MNIST.exists() else []) + kinds
+    assert all(s.shape == (12, 28, 28) and s.dtype == np.uint8 for s in sets.values())
+    assert all(np.array_equal(a, b) for a, b in zip(sets.values(), not_a_digit_sets(12).values()))  # seeded

@@ -10,13 +10,15 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 import digitrec
-from digitrec import cli, data
+from digitrec import augment, cli, data, evaluate
 from digitrec.report import build_report, eda
 from digitrec.train import train
 
 LIMIT = 600    # test images scored: every digit present, a few seconds per model
 SAMPLE = 300   # training images in the embeddings
-HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration"]
+ROBUST = 50    # test images, and images per not-a-digit set, in the robustness table
+HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration",
+            "Real-world input"]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,8 @@ def models(small_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    metrics = build_report(models, out, limit=LIMIT, sample=SAMPLE, speed_images=200, cache=out / "cache",
-                           progress=False)
+    metrics = build_report(models, out, limit=LIMIT, sample=SAMPLE, speed_images=200, robustness_images=ROBUST,
+                           cache=out / "cache", progress=False)
     return out, metrics
 
 
@@ -122,6 +124,41 @@ def test_data_analysis_describes_the_data_and_is_cached(report):
     assert cached[0].stat().st_mtime_ns == stamp
     assert again["summary"]["duplicates_train"] == table["duplicates_train"]
     assert np.bincount(again["sample_labels"]).tolist() == [SAMPLE // 10] * 10
+
+
+def test_real_world_input_shows_each_corruption_and_not_a_digit_set(report):
+    out, _ = report
+    section = (out / "report.html").read_text().split("<h2>Real-world input</h2>")[1].split("</section>")[0]
+    assert 'data-figure="preprocessing-before-after"' in section and 'data-figure="robustness"' in section
+    rows = re.findall(r"<tr><td>(.*?)</td>", section)
+    sets = list(evaluate.not_a_digit_sets(ROBUST))
+    assert rows == ["<b>clean</b>", *augment.CORRUPTIONS, "<b>mean of the corruptions</b>", *sets]
+    assert f"first {ROBUST:,} test images" in section and "python benchmarks/robustness.py --n 10000" in section
+
+
+def test_real_world_input_numbers_are_the_robustness_table_of_the_same_images(report, models):
+    out, _ = report
+    written = json.loads((out / "metrics.json").read_text())["real-world-input"]
+    assert written["robustness_images"] == ROBUST
+    x, y = data.load_mnist("test")
+    sets = evaluate.not_a_digit_sets(ROBUST)
+    for path, m in zip(models, written["models"]):
+        expected = evaluate.robustness(digitrec.load(path), x[:ROBUST], y[:ROBUST], sets)
+        assert m["n"] == ROBUST and m["clean"] == pytest.approx(expected["clean"])
+        for name, row in expected["corruptions"].items():
+            assert m["corruptions"][name] == pytest.approx(row)
+        accuracies = [c["accuracy"] for c in m["corruptions"].values()]
+        assert all(0 <= a <= 1 for a in accuracies)
+        assert m["mean_corruption_accuracy"] == pytest.approx(np.mean(accuracies))
+        assert list(m["not_a_digit"]) == list(sets)
+        for name, row in expected["not_a_digit"].items():
+            assert m["not_a_digit"][name] == pytest.approx(row)
+
+
+def test_too_few_robustness_images_is_a_one_line_error_with_exit_2(tmp_path, capsys):
+    assert cli.main(["report", "--robust-n", "5", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--robust-n" in err
 
 
 @pytest.mark.parametrize("content", [None, b"not a checkpoint"], ids=["missing", "garbage"])

@@ -164,7 +164,9 @@ def cmd_report(args) -> int:
         raise InputError(f"--limit must be at least 100 test images, not {args.limit}")
     if args.sample is not None and args.sample < 100:
         raise InputError(f"--sample must be at least 100 training images, not {args.sample}")
-    m = build_report(args.model, args.out, limit=args.limit, sample=args.sample)
+    if args.robust_n is not None and args.robust_n < 10:
+        raise InputError(f"--robust-n must be at least 10 test images, not {args.robust_n}")
+    m = build_report(args.model, args.out, limit=args.limit, sample=args.sample, robustness_images=args.robust_n)
     print(f"report written to {m['report']['html']} (and metrics.json) in {m['report']['seconds']:.0f} s")
     for model in m["models"]:
         s = model["scores"]
@@ -242,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("report", help="write an HTML report: data analysis, scores, errors, ROC, calibration",
+    p = sub.add_parser("report",
+                       help="write an HTML report: data analysis, scores, errors, ROC, calibration, robustness",
                        description="Write OUT/report.html (one self-contained page that renders offline) and "
                                    "OUT/metrics.json. Several --model files are compared side by side; without "
                                    "--model, the bundled model and the bundled baseline are.")
@@ -252,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N test images (a quicker look)")
     p.add_argument("--sample", type=int, metavar="N",
                    help="training images in the PCA/t-SNE embeddings, stratified by digit (default: 3000; cached)")
+    p.add_argument("--robust-n", type=int, metavar="N",
+                   help="test images (at most those scored) and images per not-a-digit set in the robustness table "
+                        "of \"Real-world input\"; each test image is preprocessed 17 times per model, so N sets "
+                        "that section's cost (default: 1000; `python benchmarks/robustness.py --n 10000` gives the "
+                        "full-size table)")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
@@ -11,7 +12,11 @@ from tqdm import tqdm
 from .preprocess import preprocess, preprocess_batch
 
 __all__ = ["scores", "evaluate", "expected_calibration_error", "predictions", "reliability", "roc_curves",
-           "top_confusions", "confident_errors", "throughput", "robustness", "preprocessing_examples"]
+           "top_confusions", "confident_errors", "throughput", "robustness", "not_a_digit_sets",
+           "preprocessing_examples", "FASHION_MNIST"]
+
+# Debian's dataset-fashion-mnist: clothing, the classic "not a digit" test set (left out where not installed)
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
 def predictions(recognizer, x: np.ndarray, progress: bool = False, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +156,7 @@ def _scored(recognizer, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None = None,
-               corruptions=None, seed: int = 0) -> dict:
+               corruptions=None, seed: int = 0, progress: bool = False) -> dict:
     """Accuracy on MNIST-C-style corruptions of ``x`` and "not a digit" rejection; the robustness table.
 
     Returns ``clean`` and ``corruptions[name]`` (accuracy, share rejected), ``mean_corruption_accuracy``,
@@ -160,22 +165,50 @@ def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None
     """
     from .augment import CORRUPTIONS, corrupt
 
+    corruptions = list(corruptions or CORRUPTIONS)
+    non_digits = non_digits or {}
+    steps = tqdm(total=1 + len(corruptions) + len(non_digits), desc="robustness", unit="set", disable=not progress,
+                 leave=False)
     digits, _, clean_score = _scored(recognizer, x)
+    steps.update()
     out = {"n": int(len(y)), "reject_threshold": recognizer.reject_threshold,
            "clean": {"accuracy": float((digits == y).mean()), "rejected": float((digits < 0).mean())},
            "corruptions": {}}
-    for name in corruptions or CORRUPTIONS:
+    for name in corruptions:
         d, _, _ = _scored(recognizer, corrupt(x, name, seed))
         out["corruptions"][name] = {"accuracy": float((d == y).mean()), "rejected": float((d < 0).mean())}
+        steps.update()
     out["mean_corruption_accuracy"] = float(np.mean([c["accuracy"] for c in out["corruptions"].values()]))
     out["not_a_digit"] = {}
-    for name, images in (non_digits or {}).items():
+    for name, images in non_digits.items():
         d, _, s = _scored(recognizer, images)
+        steps.update()
         both = np.r_[clean_score, s]
         both[~np.isfinite(both)] = np.nanmin(both[np.isfinite(both)]) - 1  # blanks: below every real score
         auroc = skm.roc_auc_score(np.r_[np.ones(len(clean_score)), np.zeros(len(s))], both)
         out["not_a_digit"][name] = {"n": int(len(images)), "rejected": float((d < 0).mean()), "auroc": float(auroc)}
+    steps.close()
     return out
+
+
+def not_a_digit_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """The non-digit sets of the robustness table, ``n`` uint8 28x28 images each, ink bright on 0 as in MNIST.
+
+    Fashion-MNIST test (when ``FASHION_MNIST`` is installed) and each of ``augment.NON_DIGIT_KINDS``, letters
+    drawn in other fonts than training uses, so that measuring does not replay training.
+    """
+    import torch
+
+    from .augment import NON_DIGIT_KINDS, non_digits, to_uint8
+    from .data import read_idx
+
+    sets = {}
+    if FASHION_MNIST.exists():
+        sets["fashion-mnist"] = read_idx(FASHION_MNIST)[:n]
+    gen = torch.Generator().manual_seed(30_000 + seed)
+    for kind in NON_DIGIT_KINDS:
+        sets[f"synthetic {kind}"] = to_uint8(non_digits(n, gen, kind, fonts="eval")[:, 0])
+    return sets
 
 
 def preprocessing_examples(images: np.ndarray, seed: int = 0) -> list[dict]:
