@@ -107,3 +107,20 @@ def test_grainy_strokes_are_filled(mnist_test_small):
     x, y = mnist_test_small[0][:200], mnist_test_small[1][:200]
     read = [p.digit for p in digitrec.load().predict_batch(augment.corrupt(x, "shot_noise"))]
     assert np.mean(np.array(read) == y) > 0.95
+
+
+def test_a_scribble_running_past_the_digit_is_cropped_away():
+    # a wavy pen line across a narrow digit and beyond it on both sides: without its overhangs erased,
+    # the crop takes the line's width and the digit comes out shrunk and off-centre
+    from PIL import ImageDraw
+
+    x, _ = data.load_mnist("test")
+    narrow = [d for d in x[:300] if (d > 60).any(axis=0).sum() <= 12][:20]
+    rng = np.random.default_rng(0)
+    agree = []
+    for d in narrow:
+        img = Image.fromarray(d)
+        row = int(rng.integers(6, 22))
+        ImageDraw.Draw(img).line([(c, row + (1 if (c // 3) % 2 else -1)) for c in range(1, 27, 3)], fill=255)
+        agree.append(_agreement(preprocess(np.asarray(img)), preprocess(d)))
+    assert np.median(agree) > 0.95

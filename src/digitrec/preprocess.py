@@ -185,7 +185,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
        if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
        smudges apart from the strokes go);
-    3. ruled lines and box borders (long straight runs reaching the image edge) are erased, then
+    3. ruled lines and box borders (long straight runs reaching the image edge) are erased, and the
+       parts of a thin line (a scribble, a dotted line) that run past the digit on both sides, then
        specks (components far smaller than the largest);
     4. strokes drawn as outlines (hollow pens, edge-detected images) are filled when thin enclosed gaps
        make up much of the ink; the wide loops of 0, 6, 8, 9 are left open.
@@ -399,6 +400,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     cols = ms.sum(axis=1).max(axis=1) >= _line_length(ink.shape[1])
     for i in np.flatnonzero(rows | cols):
         mask[i] &= ~_edge_lines(mask[i], strokes[i])
+    mask &= ~_stray_lines(mask)
     mask = _drop_specks(mask, strokes)
     out = np.where(mask, ink, 0).astype(np.float32)
     _fill_hollow_strokes(out, ink, mask & strokes)
@@ -482,6 +484,54 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     if lines.any() and (mask & ~lines).sum() < _MIN_LEFT_AFTER_LINES * mask.sum():
         return np.zeros_like(mask)
     return lines
+
+
+
+def _stray_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of thin lines (a scribble, a dotted or ruled line) that run past the marks on both sides,
+    in each picture of ``mask [N,H,W]``: what to erase so that the digit, not the line, is cropped.
+
+    Such a line shows as thin columns (ink shorter than a fifth of the ink's height) at both ends of the
+    ink, at least a tenth of its width each, on one near-horizontal straight line that goes on across the
+    digit. A line apart from the digit goes whole. One joined to the digit loses the parts beyond it
+    where the digit lies on both sides of it (the part across the digit stays: it cannot be told from
+    the digit's strokes); a bar with the rest of its digit on one side, a 7's or a 2's base, stays.
+    """
+    n, h, w = mask.shape
+    out = np.zeros_like(mask)
+    has = mask.any(axis=1)                                            # [N, W]
+    rows, cols = np.arange(h), np.arange(w)
+    top = np.where(mask, rows[:, None], h).min(axis=1)
+    bottom = np.where(mask, rows[:, None], -1).max(axis=1)
+    ink_rows = mask.any(axis=2)
+    height = h - ink_rows[:, ::-1].argmax(axis=1) - ink_rows.argmax(axis=1)
+    limit = np.maximum(3, 0.2 * height)
+    thick = has & (bottom - top + 1 > limit[:, None])
+    c0, c1 = has.argmax(axis=1), w - 1 - has[:, ::-1].argmax(axis=1)
+    # the thin columns before the first thick one, and after the last
+    first, last = thick.argmax(axis=1), w - 1 - thick[:, ::-1].argmax(axis=1)
+    least = np.maximum(3, np.round(0.1 * (c1 - c0 + 1)))
+    candidates = np.flatnonzero(thick.any(axis=1) & (first - c0 >= least) & (c1 - last >= least))
+    for i in candidates:
+        at = np.flatnonzero(has[i] & ((cols < first[i]) | (cols > last[i])))
+        centre = (top[i, at] + bottom[i, at]) / 2
+        slope, offset = np.polyfit(at, centre, 1)
+        if abs(slope) > 0.3 or np.abs(centre - (slope * at + offset)).max() > limit[i]:
+            continue
+        near = np.abs(rows[:, None] - (slope * cols + offset)) <= limit[i]
+        # a line goes on across the digit (a dotted one every other dash); two bars at either end do not
+        if (mask[i] & near)[:, first[i]:last[i] + 1].any(axis=0).mean() < 0.4:
+            continue
+        labels, _ = ndimage.label(mask[i], structure=np.ones((3, 3), bool))
+        line = np.isin(labels, np.unique(labels[:, at][mask[i][:, at]]))
+        off_line = line & ~near
+        if off_line.any():
+            above = rows[:, None] < slope * cols + offset
+            if not ((off_line & above).any() and (off_line & ~above).any()):
+                continue
+            line[:, first[i]:last[i] + 1] = False
+        out[i] = line
+    return out
 
 
 def _line_length(size: int) -> int:
