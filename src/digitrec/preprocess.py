@@ -240,8 +240,10 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
     # with a box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
     bright = (ink > _otsus(ink)[:, None, None]).astype(np.float32)
-    # a band of paper in the ink's tone that spans the picture (an inverted stripe): its paper tone is its median
-    bands = _bands(bright, window // 2)
+    # a band of paper in the ink's tone that spans the picture (an inverted stripe): its paper tone is its median.
+    # Looked for in the picture as well as in the flattened ink: a band as wide as the flattening window, or
+    # with a digit's strokes taking much of it, is flattened away in part
+    bands = _bands(np.maximum(bright, pos > _otsus(pos)[:, None, None]), window // 2)
     for i in np.flatnonzero(bands.any(axis=(1, 2))):
         ink[i] = np.where(bands[i], np.clip(np.median(pos[i][bands[i]]) - pos[i], 0, None), ink[i])
     bright[bands] = 0
