@@ -68,9 +68,8 @@ def test_light_ink_on_dark_and_dark_on_light_read_alike(digits):
     assert _agreement(preprocess(255 - digits[3]), preprocess(digits[3])) > 0.99
 
 
-@pytest.mark.xfail(reason="issue 6 open: after the last change to polarity detection, some fogged or brightened "
-                          "digits come out blank", strict=False)
 def test_brightened_and_fogged_digits_keep_their_shape(digits):
+    # haze's long bright tail pulls the mean below the median: a polarity vote by the mean took these as dark ink
     for name in ("brightness", "fog"):
         moved = augment.corrupt(digits[:10], name, seed=0)
         agree = [_agreement(preprocess(m), preprocess(c)) for m, c in zip(moved, digits[:10])]

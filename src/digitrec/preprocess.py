@@ -177,7 +177,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Photos and scans bring uneven light, noise, specks and the lines of the form the digit was
     written on; clean input (an MNIST digit, a canvas drawing) passes through unchanged:
 
-    1. ink is the minority, on the side of the paper's tone where the mean lies (see ``_dark_ink``); the paper
+    1. ink is the minority, on the side of the paper's tone (the median) that reaches further (see
+       ``_dark_ink`` for a tie); the paper
        under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
        lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
        (a dark band across a light page, an inverted margin) has its ink taken the other way round;
@@ -226,9 +227,12 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero((d[:, :, :-1] & d[:, :, 1:]).sum(axis=(1, 2)) > _IMPULSE_FRACTION * h * w):
         g[i] = _despeckle(g[i])
     flat = g.reshape(len(g), -1)
-    mean, median = flat.mean(axis=1), np.median(flat, axis=1)
-    dark = mean < median
-    for i in np.flatnonzero(np.abs(mean.astype(np.float64) - median) < 1e-3):
+    # the ink reaches further from the paper's tone (the median) than the paper's own variation does; the
+    # mean is no guide under haze, whose long bright tail pulls it to the paper's dark side
+    darkest, median, lightest = np.percentile(flat, (1, 50, 99), axis=1)
+    reach = (median - darkest).astype(np.float64) - (lightest - median)
+    dark = reach > 0
+    for i in np.flatnonzero(np.abs(reach) < 1e-3):
         dark[i] = _dark_ink(g[i])
     pos = np.where(dark[:, None, None], 1 - g, g)
     # pepper in the strokes (shot noise): pits, pixels well below all four neighbours, in numbers
