@@ -499,9 +499,9 @@ def _stray_lines(mask: np.ndarray) -> np.ndarray:
 
     Such a line shows as thin columns (ink shorter than a fifth of the ink's height) at both ends of the
     ink, at least a tenth of its width each, on one near-horizontal straight line that goes on across the
-    digit. A line apart from the digit goes whole. One joined to the digit loses the parts beyond it
-    where the digit lies on both sides of it (the part across the digit stays: it cannot be told from
-    the digit's strokes); a bar with the rest of its digit on one side, a 7's or a 2's base, stays.
+    digit. A line apart from the digit goes whole. One joined to the digit loses the parts beyond it,
+    if they are equally thick (the part across the digit stays: it cannot be told from the digit's
+    strokes); a bar of the digit, a 7's or a 2's base, thickens where it meets the rest, and stays.
     """
     n, h, w = mask.shape
     out = np.zeros_like(mask)
@@ -530,10 +530,11 @@ def _stray_lines(mask: np.ndarray) -> np.ndarray:
             continue
         labels, _ = ndimage.label(mask[i], structure=np.ones((3, 3), bool))
         line = np.isin(labels, np.unique(labels[:, at][mask[i][:, at]]))
-        off_line = line & ~near
-        if off_line.any():
-            above = rows[:, None] < slope * cols + offset
-            if not ((off_line & above).any() and (off_line & ~above).any()):
+        if (line & ~near).any():
+            # where a bar of the digit (a 7's, a 2's base) meets the rest, its columns grow taller: a line
+            # running past the digit is as thick at both ends
+            extent = bottom[i, at] - top[i, at] + 1
+            if extent.max() > 1.5 * np.median(extent) + 1:
                 continue
             line[:, first[i]:last[i] + 1] = False
         out[i] = line
