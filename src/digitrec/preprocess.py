@@ -433,7 +433,8 @@ def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) -> None:
     """Fill, in ``out``, the inside of strokes drawn as outlines: enclosed gaps too thin to survive an
-    opening of ``_HOLLOW_OPEN`` pixels, in pictures whose strokes are hairlines and where those gaps add
+    opening of ``_HOLLOW_OPEN`` pixels, and at most a pixel wider (from their middle to their edge) than
+    the thinnest, in pictures whose strokes are hairlines and where those gaps add
     up to over ``_HOLLOW_SHARE`` of the stroke pixels (a solid digit's loops are wide, or rare); the fill
     is the median ink of the strokes."""
     box = _box(strokes)
@@ -454,6 +455,11 @@ def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) 
         opened = ndimage.binary_opening(holes[i], structure=np.ones((_HOLLOW_OPEN, _HOLLOW_OPEN), bool))
         wide = np.unique(labels[i][opened])
         thin = holes[i] & ~np.isin(labels[i], wide[wide > 0])
+        # the insides of the strokes are about equally wide; a hole clearly wider is a loop (a small 0's)
+        found = np.unique(labels[i][thin])
+        if found.size > 1:
+            half = ndimage.maximum(ndimage.distance_transform_edt(thin), labels[i], found)
+            thin &= np.isin(labels[i], found[half <= half.min() + 1])
         if thin.sum() > _HOLLOW_SHARE * count[i]:
             out[i][thin] = float(np.median(ink[i][strokes[i]]))
 
