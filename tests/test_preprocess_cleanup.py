@@ -123,3 +123,15 @@ def test_a_scribble_running_past_the_digit_is_cropped_away():
         ImageDraw.Draw(img).line([(c, row + (1 if (c // 3) % 2 else -1)) for c in range(1, 27, 3)], fill=255)
         agree.append(_agreement(preprocess(np.asarray(img)), preprocess(d)))
     assert np.median(agree) > 0.95
+
+
+def test_broken_outlines_are_thickened_into_strokes(mnist_test_small):
+    # edge-detected digits with pixels knocked out: the outlines are open, so no inside can be filled;
+    # left as hairlines they read as 8s and 0s
+    import digitrec
+
+    x, y = mnist_test_small[0][:200], mnist_test_small[1][:200]
+    outlined = augment.corrupt(x, "canny_edges")
+    broken = np.where(np.random.default_rng(0).random(outlined.shape) < 0.1, 0, outlined).astype(np.uint8)
+    read = [p.digit for p in digitrec.load().predict_batch(broken)]
+    assert np.mean(np.array(read) == y) > 0.7

@@ -190,7 +190,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
        parts of a thin line (a scribble, a dotted line) that run past the digit on both sides, then
        specks (components far smaller than the largest);
     4. strokes drawn as outlines (hollow pens, edge-detected images) are filled when thin enclosed gaps
-       make up much of the ink; the wide loops of 0, 6, 8, 9 are left open.
+       make up much of the ink; the wide loops of 0, 6, 8, 9 are left open. Hairlines left after that
+       are thickened by a pixel each way.
     """
     return ink_maps(np.asarray(grey, dtype=np.float32)[None])[0]
 
@@ -410,6 +411,14 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     mask = _drop_specks(mask, strokes)
     out = np.where(mask, ink, 0).astype(np.float32)
     _fill_hollow_strokes(out, ink, mask & strokes)
+    # what is still hairlines (outlines broken open, so not filled above; a fine pen) is thickened by a
+    # pixel each way: the model knows MNIST's 2-3 pixel strokes, and two outlines merge into one stroke.
+    # A speck or two is no line to thicken
+    drawn = out > 0
+    count = drawn.sum(axis=(1, 2))
+    solid = ndimage.binary_opening(drawn, structure=np.ones((1, 2, 2), bool)).sum(axis=(1, 2))
+    for i in np.flatnonzero((solid < _HAIRLINE_SOLID * count) & (count >= min(out.shape[1:]) // 2)):
+        out[i] = ndimage.grey_dilation(out[i], size=(3, 3))
     return out
 
 
