@@ -18,24 +18,26 @@ def bundled():
     return digitrec.load()
 
 
-@pytest.fixture(scope="module")
-def digit_ink(bundled):
-    """digit -> the MNIST test image of it (among the first 300) the model reads most confidently alone.
+# per digit, an MNIST test image (among the first 300) a recognizer reads very confidently alone: the earlier
+# bundled model's most confident ones, pinned so that retraining the recognizer leaves these fields as they are
+EXEMPLARS = {0: 25, 1: 94, 2: 236, 3: 213, 4: 24, 5: 45, 6: 100, 7: 114, 8: 266, 9: 274}
 
-    As ink: cropped to its ink box, HEIGHT px tall, float in [0, 1]. The tests below then test the segmentation,
-    not the classifier.
-    """
+
+def _ink(img):
+    """A test image as ink: cropped to its ink box, HEIGHT px tall, float in [0, 1]."""
+    rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
+    crop = Image.fromarray(img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    w = round(crop.width * HEIGHT / crop.height)
+    return np.asarray(crop.resize((w, HEIGHT), Image.Resampling.BILINEAR)) / 255.0
+
+
+@pytest.fixture(scope="module")
+def digit_ink():
+    """digit -> ink of its exemplar; with digits the classifier reads surely, the tests below test the reading
+    of the line, not the classifier."""
     x, y = data.load_mnist("test")
-    x, y = x[:300], y[:300]
-    conf = np.array([p.confidence if p.digit == label else 0.0 for p, label in zip(bundled.predict_batch(x), y)])
-    found = {}
-    for d in range(10):
-        img = x[np.flatnonzero(y == d)[np.argmax(conf[y == d])]]
-        rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
-        crop = Image.fromarray(img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
-        w = round(crop.width * HEIGHT / crop.height)
-        found[d] = np.asarray(crop.resize((w, HEIGHT), Image.Resampling.BILINEAR)) / 255.0
-    return found
+    assert all(y[i] == d for d, i in EXEMPLARS.items())
+    return {d: _ink(x[i]) for d, i in EXEMPLARS.items()}
 
 
 def field(digit_ink, text, gap, size=(800, 200), left=60):
@@ -84,6 +86,13 @@ def test_splits_touching_digits(bundled, digit_ink):
 def test_empty_field_reads_as_empty_string(bundled):
     n = bundled.read_number(np.full((200, 800), 255, np.uint8))
     assert n.text == "" and n.digits == [] and n.confidence == 0.0
+
+
+@pytest.mark.xfail(reason="known limit of the line model: with these exemplars of 2 and 0 (test images 221 and "
+                          "297), from an overlap of 15 % of the digit height the 0 is lost", strict=True)
+def test_splits_touching_digits_of_other_writers(bundled, digit_ink):
+    ink = {**digit_ink, 0: _ink(data.load_mnist("test")[0][297]), 2: _ink(data.load_mnist("test")[0][221])}
+    assert all(bundled.read_number(field(ink, "2803", gap)[0]).text == "2803" for gap in range(0, -26, -4))
 
 
 def test_leaves_a_hyphen_out_of_the_number(bundled, digit_ink):

@@ -6,9 +6,10 @@ import pytest
 from digitrec import cli
 
 CHROMIUM = "/usr/bin/chromium"
-HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration"]
+HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration",
+            "Real-world input"]
 FIGURES = {"class-counts", "pixel-histogram", "mean-images", "embedding", "training-curves", "per-class",
-           "confusion", "confident-errors-0", "roc", "reliability"}
+           "confusion", "confident-errors-0", "roc", "reliability", "preprocessing-before-after", "robustness"}
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 def page_file(small_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("report-page")
     assert cli.main(["report", "--model", str(small_model), "--out", str(root / "out"),
-                     "--limit", "300", "--sample", "200"]) == 0
+                     "--limit", "300", "--sample", "200", "--robust-n", "50"]) == 0
     return root / "out" / "report.html"
 
 
