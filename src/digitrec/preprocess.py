@@ -178,10 +178,10 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     written on; clean input (an MNIST digit, a canvas drawing) passes through unchanged:
 
     1. ink is the minority, on the side of the paper's tone (the median) that reaches further (see
-       ``_dark_ink`` for a tie); the paper
-       under the ink is a grey opening larger than any stroke, and subtracting it flattens uneven
-       lighting, shadows and haze; a region of paper in the ink's own tone that runs off the picture
-       (a dark band across a light page, an inverted margin) has its ink taken the other way round;
+       ``_dark_ink`` for a tie); the paper under the ink is a grey opening larger than any stroke, and
+       subtracting it flattens uneven lighting, shadows and haze; a region of paper in the ink's own
+       tone that runs off the picture (a dark band across a light page, an inverted margin) has its ink
+       taken the other way round;
        strokes pitted by grain (photon noise) are filled from their neighbours first;
     2. hysteresis threshold: Otsu's threshold on the ink marks the strokes, and a pixel survives
        if it stands above the paper's noise and is connected to a stroke (faint edges stay, haze and
@@ -507,7 +507,6 @@ def _edge_lines(mask: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     return lines
 
 
-
 def _stray_lines(mask: np.ndarray) -> np.ndarray:
     """Pixels of thin lines (a scribble, a dotted or ruled line) that run past the marks on both sides,
     in each picture of ``mask [N,H,W]``: what to erase so that the digit, not the line, is cropped.
@@ -518,7 +517,7 @@ def _stray_lines(mask: np.ndarray) -> np.ndarray:
     if they are equally thick (the part across the digit stays: it cannot be told from the digit's
     strokes); a bar of the digit, a 7's or a 2's base, thickens where it meets the rest, and stays.
     """
-    n, h, w = mask.shape
+    _, h, w = mask.shape
     out = np.zeros_like(mask)
     has = mask.any(axis=1)                                            # [N, W]
     rows, cols = np.arange(h), np.arange(w)
