@@ -415,9 +415,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     # pixel each way: the model knows MNIST's 2-3 pixel strokes, and two outlines merge into one stroke.
     # A speck or two is no line to thicken
     drawn = out > 0
-    count = drawn.sum(axis=(1, 2))
-    solid = ndimage.binary_opening(drawn, structure=np.ones((1, 2, 2), bool)).sum(axis=(1, 2))
-    for i in np.flatnonzero((solid < _HAIRLINE_SOLID * count) & (count >= min(out.shape[1:]) // 2)):
+    for i in np.flatnonzero(_hairlines(drawn) & (drawn.sum(axis=(1, 2)) >= min(out.shape[1:]) // 2)):
         out[i] = ndimage.grey_dilation(out[i], size=(3, 3))
     return out
 
@@ -440,6 +438,13 @@ def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(count % 2 == 1, lo, (lo + hi) / np.asarray(2, values.dtype))
 
 
+def _hairlines(marks: np.ndarray) -> np.ndarray:
+    """Which pictures of ``marks [N,H,W]`` are drawn in hairlines (outlines, a fine pen): most of their
+    pixels fall to a 2x2 opening, where a pen's strokes mostly stay."""
+    solid = ndimage.binary_opening(marks, structure=np.ones((1, 2, 2), bool)).sum(axis=(1, 2))
+    return solid < _HAIRLINE_SOLID * marks.sum(axis=(1, 2))
+
+
 def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) -> None:
     """Fill, in ``out``, the inside of strokes drawn as outlines: enclosed gaps too thin to survive an
     opening of ``_HOLLOW_OPEN`` pixels, and at most a pixel wider (from their middle to their edge) than
@@ -458,8 +463,7 @@ def _fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) 
     count = strokes.sum(axis=(1, 2))
     # thin gaps are holes: only pictures whose holes alone pass the share can pass it
     for i in np.flatnonzero(holes.sum(axis=(1, 2)) > _HOLLOW_SHARE * count):
-        # outlines are hairlines: most of their pixels fall to a 2x2 opening, where a pen's strokes mostly stay
-        if ndimage.binary_opening(strokes[i], structure=np.ones((2, 2), bool)).sum() >= _HAIRLINE_SOLID * count[i]:
+        if not _hairlines(strokes[i][None])[0]:
             continue
         opened = ndimage.binary_opening(holes[i], structure=np.ones((_HOLLOW_OPEN, _HOLLOW_OPEN), bool))
         wide = np.unique(labels[i][opened])
