@@ -108,13 +108,12 @@ def test_grainy_strokes_are_filled(mnist_test_small):
     assert np.mean(np.array(read) == y) > 0.95
 
 
-def test_a_scribble_running_past_the_digit_is_cropped_away():
+def test_a_scribble_running_past_the_digit_is_cropped_away(mnist_test_small):
     # a wavy pen line across a narrow digit and beyond it on both sides: without its overhangs erased,
     # the crop takes the line's width and the digit comes out shrunk and off-centre
     from PIL import ImageDraw
 
-    x, _ = data.load_mnist("test")
-    narrow = [d for d in x[:300] if (d > 60).any(axis=0).sum() <= 12][:20]
+    narrow = [d for d in mnist_test_small[0][:300] if (d > 60).any(axis=0).sum() <= 12][:20]
     rng = np.random.default_rng(0)
     agree = []
     for d in narrow:
