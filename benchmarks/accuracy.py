@@ -8,11 +8,11 @@ import tempfile
 import time
 
 import numpy as np
+from _machine import header
 
 import digitrec
 from digitrec import data
-from digitrec.train import train
-from _machine import header
+from digitrec.training import train
 
 
 def main():
@@ -32,8 +32,8 @@ def main():
             wall = time.perf_counter() - t0
             preds = digitrec.load(f"{out}/model.pt").predict_batch(xt)
             acc_api = np.mean([q.digit == t for q, t in zip(preds, yt)])
-            print(f"{model:8} {preset:8} {ckpt['train_seconds']:8.1f} {wall:8.1f} "
-                  f"{ckpt['history'][-1]['test_acc']:9.4f} {acc_api:18.4f}", flush=True)
+            print(f"{model:8} {preset:8} {ckpt.train_seconds:8.1f} {wall:8.1f} "
+                  f"{ckpt.history[-1]['test_acc']:9.4f} {acc_api:18.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ import time
 import numpy as np
 import torch
 
-from digitrec import augment, data
-from digitrec.recognizer import Recognizer
-from digitrec.train import PRESETS, _preprocessed, train
+from digitrec import data
+from digitrec.evaluation.corruptions import CORRUPTIONS, corrupt
+from digitrec.inference import Recognizer
+from digitrec.training import PRESETS, train
+from digitrec.training.calibrate import preprocessed
 
 # the default preset with every augmentation beyond the affine one, and outlier exposure, switched off
 BASE = {"elastic_px": 0.0, "stroke_p": 0.0, "blur_p": 0.0, "resample_p": 0.0, "contrast_p": 0.0, "noise_p": 0.0,
@@ -50,9 +52,9 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     xt, yt = data.load_mnist("test")
     xt, yt = xt[:a.test], yt[:a.test]
-    conditions = {"clean": xt, **{name: augment.corrupt(xt, name, seed=1) for name in augment.CORRUPTIONS}}
+    conditions = {"clean": xt, **{name: corrupt(xt, name, seed=1) for name in CORRUPTIONS}}
     t0 = time.perf_counter()
-    prepared = {name: _preprocessed(x) for name, x in conditions.items()}
+    prepared = {name: preprocessed(x) for name, x in conditions.items()}
     print(f"preprocessed {len(conditions)} x {a.test} test images in {time.perf_counter() - t0:.0f} s")
     print(f"{'variant':36s} {'clean':>6s} {'corrupt':>7s} {'s/epoch':>7s}  worst three corruptions")
     for name, extra in VARIANTS.items():
@@ -69,7 +71,7 @@ def main() -> None:
             acc[cond] = float((pred == yt).mean())
         corrupted = [v for k, v in acc.items() if k != "clean"]
         worst = sorted((v, k) for k, v in acc.items() if k != "clean")[:3]
-        per_epoch = np.mean([h["seconds"] for h in ckpt["history"]])
+        per_epoch = np.mean([h["seconds"] for h in ckpt.history])
         print(f"{name:36s} {acc['clean']:6.4f} {np.mean(corrupted):7.4f} {per_epoch:7.1f}  "
               + ", ".join(f"{k} {v:.3f}" for v, k in worst), flush=True)
 

@@ -21,14 +21,14 @@ import time
 
 import numpy as np
 import torch
+from _machine import header
 from PIL import Image
 from torch import nn
 
-from digitrec import data
-from digitrec.export import OnnxModel, export
-from digitrec.recognizer import Recognizer, bundled_model_path
-from digitrec.train import load_checkpoint
-from _machine import header
+from digitrec import checkpoint, data
+from digitrec.export import export
+from digitrec.inference import Recognizer, bundled_model_path
+from digitrec.inference.backends import OnnxDigits
 
 GOALS = {"e2e_28": 20_000, "png_p50_ms": 2.0, "matmul_fraction": 0.40, "seed_ratio": 3.0}
 
@@ -163,11 +163,11 @@ def main():
             files = {"torch": a.model, "onnx": rep["fp32"]["path"], "onnx-int8": rep["int8"]["path"]}
         else:
             files = {b: bundled_model_path(b) for b in ("torch", "onnx", "onnx-int8")}
-        ckpt = load_checkpoint(files["torch"])
+        ckpt = checkpoint.load(files["torch"])
         recognizers = {"torch fp32": Recognizer(ckpt)}
         for name, backend in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8")):
-            m = OnnxModel(files[backend], threads=a.threads)
-            recognizers[name] = Recognizer(m.meta, onnx=m)
+            m = OnnxDigits(files[backend], threads=a.threads)
+            recognizers[name] = Recognizer(m)
         sizes = {name: os.path.getsize(files[b]) for name, b in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8"))}
 
         xt, yt = data.load_mnist("test")
@@ -186,7 +186,7 @@ def main():
     flops = flops_per_image(recognizers["torch fp32"].model)
     ref_flops = flops_per_image(ref)
 
-    print(f"\nmodel: {files['torch']} ({ckpt['arch']}, {ckpt.get('parameters', '?')} parameters, "
+    print(f"\nmodel: {files['torch']} ({ckpt.arch}, {ckpt.parameters or '?'} parameters, "
           f"{flops / 1e6:.2f} MFLOP/image); onnx fp32 {sizes['onnx fp32'] / 1024:.1f} KiB, "
           f"int8 {sizes['onnx int8'] / 1024:.1f} KiB ({sizes['onnx fp32'] / sizes['onnx int8']:.2f}x smaller)")
     print(f"attainable fp32 rate: {gflops:.1f} GFLOP/s (torch.matmul 2048x2048, {a.threads} threads)\n")

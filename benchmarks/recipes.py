@@ -2,7 +2,7 @@
 
 Each recipe is a preset with some fields replaced; every recipe x seed trains in its own
 process (on a GPU they share it), then is scored through ``predict_batch`` on all 10,000 test images
-with rejection off, and through ``digitrec.evaluate.robustness`` (its own fitted threshold on) on the
+with rejection off, and through ``digitrec.evaluation.robustness`` (its own fitted threshold on) on the
 first ``--n`` test images, their 16 corruptions and Fashion-MNIST. This is how the default preset was
 chosen; six recipes at two seeds took about 8 minutes on one H200 GPU.
 
@@ -20,7 +20,8 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from digitrec.evaluate import FASHION_MNIST
+
+from digitrec.evaluation.robustness import FASHION_MNIST
 
 # the robust preset's warps (rotation and shear up to 15 degrees) with its other augmentations off
 WARPS_ONLY = dict(elastic_px=0.0, stroke_p=0.0, blur_p=0.0, resample_p=0.0, outlier_share=0.0)
@@ -44,8 +45,8 @@ def run(job: tuple) -> dict:
     torch.set_num_threads(1)  # the runs share the cores
     import digitrec
     from digitrec import data
-    from digitrec.evaluate import robustness
-    from digitrec.train import PRESETS, train
+    from digitrec.evaluation.robustness import robustness
+    from digitrec.training import PRESETS, train
 
     base, fields = RECIPES[name]
     out = os.path.join(workdir, f"{list(RECIPES).index(name)}-{seed}")
@@ -61,7 +62,7 @@ def run(job: tuple) -> dict:
             "accuracy": float(np.mean([p.digit == t for p, t in zip(preds, y)])),
             "clean_rejected": table["clean"]["rejected"], "mean_corruption": table["mean_corruption_accuracy"],
             "fashion_auroc": table["not_a_digit"].get("fashion", {}).get("auroc", float("nan")),
-            "ece": ckpt["calibration"]["ece_after"]}
+            "ece": ckpt.calibration["ece_after"]}
 
 
 def main() -> None:

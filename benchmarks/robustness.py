@@ -21,7 +21,7 @@ import torch
 
 import digitrec
 from digitrec import data
-from digitrec.evaluate import not_a_digit_sets, robustness
+from digitrec.evaluation.robustness import not_a_digit_sets, robustness
 
 
 def main() -> None:

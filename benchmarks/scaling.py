@@ -25,7 +25,8 @@ import torch
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-from digitrec.train import PRESETS, load_checkpoint  # noqa: E402
+from digitrec import checkpoint  # noqa: E402
+from digitrec.training import PRESETS  # noqa: E402
 
 
 def _cpu_model() -> str:
@@ -80,11 +81,11 @@ def main() -> None:
                 t0 = time.perf_counter()
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 wall = time.perf_counter() - t0
-                ckpt = load_checkpoint(Path(out) / "model.pt")
+                ckpt = checkpoint.load(Path(out) / "model.pt")
             images = a.epochs * ((a.train_subset or 60000) // hp.batch_size) * hp.batch_size
-            rate = images / sum(h["seconds"] for h in ckpt["history"])
+            rate = images / sum(h["seconds"] for h in ckpt.history)
             if best is None or rate > best[0]:
-                best = (rate, wall, ckpt["history"][-1]["test_acc"])
+                best = (rate, wall, ckpt.history[-1]["test_acc"])
         base = base or best[0]
         print(f"{n:>9} {threads:>12} {best[0]:>9.0f} {best[0] / base:>7.2f}x {best[1]:>7.1f} {best[2]:>8.4f}")
 

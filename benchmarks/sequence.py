@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 import digitrec
-from digitrec import data, sequence
-from digitrec.fields import Condition, Field, make_field
-
+from digitrec import data
+from digitrec.data.synthetic import Condition, Field, make_field
+from digitrec.inference import reader
 
 HEIGHT = 110  # nominal digit ink height, px
 CONDITIONS = (
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     r = digitrec.load(args.model)
-    line_model = sequence.load_line_model(args.line_model)
+    line_model = reader.load_line_model(args.line_model)
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), load average {os.getloadavg()[0]:.1f}; "
@@ -72,12 +72,12 @@ def main(argv=None) -> None:
     five_digit_ms = []
     for cond in CONDITIONS:
         fields = make_fields(args.split, cond, args.strings, args.seed)
-        sequence.read_number(r, fields[0].image, line_model)  # warm-up: the first call pays for lazy initialisation
+        reader.read_number(r, fields[0].image, line_model)  # warm-up: the first call pays for lazy initialisation
         right = digits_right = digits_total = length_ok = boxes_ok = boxes_total = 0
         times = []
         for f in fields:
             t = time.perf_counter()
-            reading = sequence.read_number(r, f.image, line_model)
+            reading = reader.read_number(r, f.image, line_model)
             times.append(time.perf_counter() - t)
             right += reading.text == f.text
             length_ok += len(reading.text) == len(f.text)

@@ -25,7 +25,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-
 from _machine import header
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,11 +12,12 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _machine import header
 from torch import nn
 
 from digitrec import data
-from digitrec.train import _as_tensor, _correct, _normalise, train
-from _machine import header
+from digitrec.training import train
+from digitrec.training.loop import as_tensor, count_correct, normalise
 
 
 class ExamplesNet(nn.Module):
@@ -42,7 +43,7 @@ def reference_time_to(target: float, max_epochs: int, seed: int = 1) -> tuple[fl
     torch.manual_seed(seed)
     x, y = data.load_mnist("train")
     xt, yt = data.load_mnist("test")
-    x, y, xt, yt = _as_tensor(x), torch.from_numpy(y), _as_tensor(xt), torch.from_numpy(yt)
+    x, y, xt, yt = as_tensor(x), torch.from_numpy(y), as_tensor(xt), torch.from_numpy(yt)
     net = ExamplesNet()
     opt = torch.optim.Adadelta(net.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
@@ -54,13 +55,13 @@ def reference_time_to(target: float, max_epochs: int, seed: int = 1) -> tuple[fl
         t0 = time.perf_counter()
         for step in range(steps):
             idx = perm[step * 64:(step + 1) * 64]
-            loss = F.nll_loss(net(_normalise(x[idx])), y[idx])
+            loss = F.nll_loss(net(normalise(x[idx])), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             if step + 1 in marks:
                 elapsed += time.perf_counter() - t0
-                acc = _correct(net, xt, yt, 1000) / len(xt)
+                acc = count_correct(net, xt, yt, 1000) / len(xt)
                 best = max(best, acc)
                 print(f"  reference epoch {epoch + (step + 1) / steps:.2f}: test {acc:.4f} after {elapsed:.1f} s",
                       flush=True)
@@ -76,12 +77,12 @@ def digitrec_time_to(target: float, seed: int = 0) -> tuple[float | None, float]
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = train("cnn", "fast", tmp, seed=seed, progress=False)
     elapsed = 0.0
-    for h in ckpt["history"]:
+    for h in ckpt.history:
         elapsed += h["seconds"]
         print(f"  digitrec fast epoch {h['epoch']}: test {h['test_acc']:.4f} after {elapsed:.1f} s", flush=True)
         if h["test_acc"] >= target:
             return elapsed, h["test_acc"]
-    return None, ckpt["history"][-1]["test_acc"]
+    return None, ckpt.history[-1]["test_acc"]
 
 
 def main():

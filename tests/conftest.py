@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitrec import data
-from digitrec.train import train
+from digitrec.training import train
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +96,7 @@ def server(tmp_path_factory) -> LiveServer:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    cmd = [sys.executable, "-m", "digitrec.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "digitrec.apps.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--max-upload-bytes", str(_LIMITS["max_upload_bytes"]), "--max-pixels", str(_LIMITS["max_pixels"]),
             "--max-batch", str(_LIMITS["max_batch"]), "--timeout", str(_LIMITS["timeout_s"])]
     with open(log, "wb") as out:

@@ -9,12 +9,12 @@ from onnx import TensorProto, helper
 
 import digitrec
 from digitrec import InputError, data
-from digitrec.export import OnnxModel
-from digitrec.recognizer import bundled_model_path
+from digitrec.inference import bundled_model_path
+from digitrec.inference.backends import OnnxDigits
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "digitrec.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "digitrec.apps.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -47,7 +47,7 @@ def test_int8_is_much_smaller_and_reads_almost_the_same_digits(exported):
 
 
 def test_batch_axis_is_dynamic(exported):
-    m = OnnxModel(exported[0]["fp32"]["path"])
+    m = OnnxDigits(exported[0]["fp32"]["path"])
     x = data.load_mnist("test")[0][:300].astype(np.float32) / 255
     assert m.logits(x[:1]).shape == (1, 10) and m.logits(x).shape == (300, 10)
 
@@ -72,8 +72,8 @@ def test_int8_backend_reads_almost_the_same_digits(exported, small_model, mnist_
 def test_onnx_model_carries_the_checkpoints_metadata(exported, small_model):
     r = digitrec.load(exported[0]["fp32"]["path"], backend="onnx")
     ckpt = digitrec.load(small_model).checkpoint
-    assert r.checkpoint["data_hash"] == ckpt["data_hash"] and r.temperature == ckpt["temperature"]
-    assert r.checkpoint["precision"] == "fp32"
+    assert r.checkpoint.data_hash == ckpt.data_hash and r.temperature == ckpt.temperature
+    assert r.backend.precision == "fp32"
 
 
 def _truncated(exported, tmp_path):
@@ -136,7 +136,7 @@ bundled = pytest.mark.skipif(not bundled_model_path("onnx-int8").exists(), reaso
 def test_bundled_onnx_files_are_exports_of_the_bundled_checkpoint():
     x = data.load_mnist("test")[0][:500]
     r_torch, r_onnx = digitrec.load(), digitrec.load(backend="onnx")
-    assert r_onnx.checkpoint["source_checksum"] == r_torch.checkpoint.get("checksum")
+    assert r_onnx.backend.source_checksum == r_torch.checkpoint.checksum
     gap = np.abs(r_onnx.probabilities(x / 255.0) - r_torch.probabilities(x / 255.0)).max()
     assert gap < 1e-4, "regenerate: digitrec export --model src/digitrec/weights/default.pt --out src/digitrec/weights --int8"
 

@@ -8,12 +8,10 @@ from .errors import InputError
 
 __all__ = ["load", "Recognizer", "Prediction", "NumberReading", "InputError"]
 
-_LAZY = {"load": "recognizer", "Recognizer": "recognizer", "Prediction": "recognizer", "NumberReading": "sequence"}
-
 
 def __getattr__(name):
     # PyTorch takes seconds to import: load it on first use so `digitrec --help` answers at once
-    if name in _LAZY:
-        from importlib import import_module
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    if name in ("load", "Recognizer", "Prediction", "NumberReading"):
+        from . import inference
+        return getattr(inference, name)
     raise AttributeError(f"module 'digitrec' has no attribute {name!r}")

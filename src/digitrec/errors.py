@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """Bad user input (file, image, argument); the message names it and says what is wrong."""
+
+
+class ImageTooLarge(InputError):
+    """An image over the pixel limit, found from its header before it is decoded."""

@@ -1,10 +1,10 @@
-"""ONNX export (fp32 with a dynamic batch axis; int8, statically quantized) and the ONNX Runtime backend.
+"""ONNX export (fp32 with a dynamic batch axis; int8, statically quantized), checked on the spot.
 
 An exported digit model takes preprocessed images ``image [N,1,28,28]`` in [0, 1] and returns ``logits [N,10]``;
 the MNIST normalisation is inside it, so the file alone is a deployable model. What a Recognizer needs
 besides the graph (temperature, preprocessing version, metrics) travels as JSON in the model's
-metadata under ``"digitrec"``. Every export is checked on the spot: ONNX checker, then ONNX Runtime
-against PyTorch on 1,000 MNIST test images. A line model (multi-digit reading, ``digitrec.sequence``)
+metadata under ``"digitrec"`` (read back by ``inference.backends``). Every export is checked on the spot: ONNX checker, then ONNX Runtime
+against PyTorch on 1,000 MNIST test images. A line model (multi-digit reading, ``inference.reader``)
 exports as ``strip [N,1,40,W] -> log_probs [N,W/2,11]``, fp32 only, checked on strips of MNIST test digits.
 """
 from __future__ import annotations
@@ -19,22 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from . import data
+from . import checkpoint, data
+from .checkpoint import Checkpoint
+from .data.synthetic import Condition, make_field
 from .errors import InputError
-from .fields import Condition, make_field
+from .inference.backends import DIGIT_IO, LINE_IO, METADATA_KEY, OnnxDigits, OnnxLines
 from .models import from_checkpoint
-from .train import export_weights, load_checkpoint
 
-__all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "opset", "OnnxModel", "OnnxLineModel",
-           "INPUT", "OUTPUT"]
+__all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "check_line", "opset"]
 
-INPUT, OUTPUT = "image", "logits"
-LINE_INPUT, LINE_OUTPUT = "strip", "log_probs"
-METADATA_KEY = "digitrec"
+INPUT, OUTPUT = DIGIT_IO
+LINE_INPUT, LINE_OUTPUT = LINE_IO
 CALIBRATION_IMAGES = 3000   # training images whose activation ranges fix the int8 scales
 PARITY_IMAGES = 1000        # test images on which ONNX Runtime is compared with PyTorch
 # ONNX Runtime 1.32 runs QuantizeLinear/DequantizeLinear only up to opset 25 (onnx 1.23 defines 28):
@@ -58,8 +56,8 @@ class _Normalised(nn.Module):
         return self.model((image - self.mean) / self.std)
 
 
-def _torch_model(ckpt: dict) -> nn.Module:
-    return _Normalised(from_checkpoint(ckpt), *ckpt["norm"]).eval()
+def _torch_model(ckpt: Checkpoint) -> nn.Module:
+    return _Normalised(from_checkpoint(ckpt), *ckpt.norm).eval()
 
 
 @contextmanager
@@ -112,19 +110,24 @@ def _write(model: nn.Module, example: torch.Tensor, names: tuple[str, str], dyna
     return path
 
 
-def export_onnx(ckpt: dict, path: str | os.PathLike) -> Path:
+def _metadata(ckpt: Checkpoint) -> dict:
+    """What the file carries besides the graph: the checkpoint without weights and training state, and the
+    checksum of the checkpoint it came from, which names the exact weights (stale-export checks)."""
+    meta = ckpt.without_training_state().to_dict()
+    meta.pop("state_dict")
+    return {**meta, "source_checksum": ckpt.checksum}
+
+
+def export_onnx(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     """Write the checkpoint's model as fp32 ONNX with a dynamic batch axis, at the newest usable ``opset()``."""
-    meta = {k: v for k, v in export_weights(ckpt).items() if k != "state_dict"}
-    # the checkpoint's content checksum names the exact weights this file came from (stale-export checks)
-    meta["source_checksum"] = ckpt.get("checksum")
+    meta = _metadata(ckpt)
     return _write(_torch_model(ckpt), torch.zeros(2, 1, 28, 28), (INPUT, OUTPUT), {0: torch.export.Dim("batch")},
                   meta, path)
 
 
-def export_line(ckpt: dict, path: str | os.PathLike) -> Path:
+def export_line(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     """Write a line model's checkpoint as fp32 ONNX, its batch and strip width dynamic."""
-    meta = {k: ckpt.get(k) for k in ("arch", "config", "metrics", "command", "seed", "checksum")}
-    meta["source_checksum"] = meta.pop("checksum")
+    meta = _metadata(ckpt)
     dynamic = {0: torch.export.Dim("batch"), 3: 2 * torch.export.Dim("half_width", min=4)}  # strips are whole frames
     return _write(from_checkpoint(ckpt), torch.zeros(2, 1, 40, 64), (LINE_INPUT, LINE_OUTPUT), dynamic, meta, path)
 
@@ -143,7 +146,12 @@ class _Calibration:
 def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, calibration: np.ndarray) -> Path:
     """Write an int8 copy of the fp32 model at ``fp32_path``, statically quantized with activation ranges from
     ``calibration`` (``[N,1,28,28]`` float32 in [0, 1])."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import (
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
 
     fp32_path, path = Path(fp32_path), Path(path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,59 +166,9 @@ def quantize_int8(fp32_path: str | os.PathLike, path: str | os.PathLike, calibra
                         per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8)
         model = onnx.load(out)
-    meta = json.loads(OnnxModel(fp32_path).session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    meta = json.loads(OnnxDigits(fp32_path).session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     _finish(model, {**meta, "precision": "int8", "calibration_images": len(calibration)}, path)
     return path
-
-
-class OnnxModel:
-    """An ONNX Runtime session over an exported digitrec model; ``InputError`` if the file is not one."""
-
-    def __init__(self, path: str | os.PathLike, threads: int = 0):
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such model file")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: one per physical core
-        options.log_severity_level = 3          # errors only; ORT's warnings are not the user's business
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            # ORT's messages read "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:Why."
-            reason = str(e).strip().splitlines()[0].split(" : ")[-1].split("failed:")[-1].strip(" .")
-            reason = reason[:160] or type(e).__name__
-            raise InputError(f"{path}: not a readable ONNX model ({reason})") from None
-        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        inputs = self.session.get_inputs()
-        if raw is None or len(inputs) != 1 or inputs[0].name != INPUT or inputs[0].shape[1:] != [1, 28, 28]:
-            raise InputError(f"{path}: not a digitrec ONNX model (make one with `digitrec export`)")
-        self.meta = json.loads(raw)
-        self.path = path
-
-    def logits(self, x28: np.ndarray) -> np.ndarray:
-        """Logits ``[N,10]`` for preprocessed images ``[N,28,28]`` in [0, 1]."""
-        x = np.ascontiguousarray(x28, dtype=np.float32)[:, None]
-        return self.session.run([OUTPUT], {INPUT: x})[0]
-
-
-class OnnxLineModel:
-    """An ONNX Runtime session over an exported line model, called as the PyTorch one is by ``digitrec.sequence``."""
-
-    def __init__(self, path: str | os.PathLike, threads: int = 1):
-        # one thread: the graph is small and mostly a recurrence, which more threads only slow
-        path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != LINE_INPUT:
-            raise InputError(f"{path}: not a digitrec line model (make one with `digitrec export` of a line.pt)")
-        self.path = path
-
-    def __call__(self, strips: np.ndarray) -> np.ndarray:
-        """Log-probabilities ``[N, W/2, 11]`` for strips ``[N, 1, 40, W]``."""
-        return self.session.run([LINE_OUTPUT], {LINE_INPUT: np.ascontiguousarray(strips, dtype=np.float32)})[0]
 
 
 def line_strips(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -222,31 +180,31 @@ def line_strips(n: int = 64, seed: int = 0) -> np.ndarray:
 
 
 @torch.inference_mode()
-def check_line(path: str | os.PathLike, ckpt: dict) -> dict:
+def check_line(path: str | os.PathLike, ckpt: Checkpoint) -> dict:
     """Check an exported line model: ONNX checker, then ONNX Runtime vs PyTorch on ``line_strips()``."""
     onnx.checker.check_model(str(path), full_check=True)
     strips = line_strips()
-    ours = OnnxLineModel(path)(strips)
+    ours = OnnxLines(path).logits(strips)
     ref = from_checkpoint(ckpt)(torch.from_numpy(strips)).numpy()
     return {"max_abs_log_prob_diff": float(np.abs(ours - ref).max()),
             "frame_agreement": float((ours.argmax(2) == ref.argmax(2)).mean())}
 
 
 @torch.inference_mode()
-def check(path: str | os.PathLike, ckpt: dict, x: np.ndarray) -> dict:
+def check(path: str | os.PathLike, ckpt: Checkpoint, x: np.ndarray) -> dict:
     """Check an exported model: ONNX checker, then ONNX Runtime vs PyTorch on images ``x [N,28,28]`` in [0, 1].
 
     Returns ``max_abs_logit_diff`` and ``argmax_agreement`` (fraction of images with the same digit).
     """
     onnx.checker.check_model(str(path), full_check=True)
-    ort_logits = OnnxModel(path).logits(x)
+    ort_logits = OnnxDigits(path).logits(x)
     torch_logits = _torch_model(ckpt)(torch.from_numpy(np.asarray(x, np.float32)[:, None])).numpy()
     return {"max_abs_logit_diff": float(np.abs(ort_logits - torch_logits).max()),
             "argmax_agreement": float((ort_logits.argmax(1) == torch_logits.argmax(1)).mean())}
 
 
 def _accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    m = OnnxModel(path)
+    m = OnnxDigits(path)
     pred = np.concatenate([m.logits(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
     return float((pred == y).mean())
 
@@ -258,9 +216,9 @@ def export(model: str | os.PathLike, out: str | os.PathLike = ".", int8: bool = 
     Raises ``RuntimeError`` if the fp32 model disagrees with PyTorch on any of the parity images.
     """
     model = Path(model)
-    ckpt = load_checkpoint(model)
+    ckpt = checkpoint.load(model)
     out = Path(out)
-    if ckpt.get("arch") == "line":
+    if ckpt.arch == "line":
         if int8:
             raise InputError(f"{model}: a line model exports as fp32 only")
         path = export_line(ckpt, out / f"{model.stem}.onnx")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from digitrec import cli
+from digitrec.apps import cli
 
 CHROMIUM = "/usr/bin/chromium"
 HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration",

@@ -33,21 +33,22 @@ def page(browser, server, requested):
     pg = browser.new_page(viewport={"width": 1200, "height": 900})
     pg.on("request", lambda r: requested.append(r.url))
     pg.goto(server.url + "/")
-    expect(pg.locator("#sketchpad canvas").first).to_be_visible(timeout=ANSWER_MS)
+    expect(pg.locator("#sketchpad")).to_be_visible(timeout=ANSWER_MS)
     yield pg
     pg.close()
 
 
 def _stroke(page, points):
-    """Drag the mouse through ``points`` given as fractions (x, y) of the drawing area."""
-    box = page.locator("#sketchpad canvas").first.bounding_box()
-    # the canvas is square and centred in its box
-    side = min(box["width"], box["height"]) * 0.8
-    x0, y0 = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
-    page.mouse.move(x0 + points[0][0] * side, y0 + points[0][1] * side)
+    """Drag the mouse through ``points`` given as fractions (x, y) of the drawing pad."""
+    _drag(page, "#sketchpad", points)
+
+
+def _drag(page, pad: str, points):
+    box = page.locator(pad).bounding_box()
+    page.mouse.move(box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"])
     page.mouse.down()
     for x, y in points[1:]:
-        page.mouse.move(x0 + x * side, y0 + y * side, steps=4)  # few moves: each one repaints the canvas
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)
     page.mouse.up()
 
 
@@ -67,18 +68,26 @@ def test_drawing_a_seven_shows_7(page):
     expect(page.locator("#draw-top3")).to_contain_text("7")
 
 
-def test_clearing_shows_no_digit_found_and_the_next_drawing_is_read(page):
+def test_clearing_removes_the_answer_and_the_next_drawing_is_read(page):
     _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
     expect(_shown_digit(page, "draw")).to_be_visible(timeout=ANSWER_MS)
-    page.get_by_role("button", name="Clear canvas").click()
-    expect(page.locator("#draw-result")).to_have_text("no digit found", timeout=ANSWER_MS)
-    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # the brush is still in hand
+    page.get_by_role("button", name="Clear").first.click()
+    expect(page.locator("#draw-result")).to_have_text("", timeout=ANSWER_MS)
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
+
+
+def test_undo_takes_back_the_last_stroke(page):
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    _stroke(page, [(0.2, 0.5), (0.8, 0.5)])  # a cross: no longer a 1
+    expect(_shown_digit(page, "draw")).not_to_have_text("1", timeout=ANSWER_MS)
+    page.get_by_role("button", name="Undo").first.click()
     expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
 
 
 def test_uploading_a_png_shows_its_digit(page):
     page.get_by_role("tab", name="Upload").click()
-    page.locator("#upload input[type=file]").set_input_files(EXAMPLE)
+    page.locator("#upload-files").set_input_files(EXAMPLE)
     expect(_shown_digit(page, "upload")).to_have_text("7", timeout=ANSWER_MS)
     expect(page.locator("#upload-seen img")).to_be_visible()
 
@@ -95,24 +104,16 @@ def test_the_page_fetches_nothing_from_outside_this_machine(page, server, reques
 
 
 def _write(page, points):
-    """Drag through ``points``, fractions (x, y) of the wide number pad's drawing area (4:1, centred in its box)."""
-    box = page.locator("#numberpad canvas").first.bounding_box()
-    width = box["width"] * 0.85
-    height = width / 4
-    x0, y0 = box["x"] + (box["width"] - width) / 2, box["y"] + (box["height"] - height) / 2
-    page.mouse.move(x0 + points[0][0] * width, y0 + points[0][1] * height)
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x * width, y0 + y * height, steps=4)
-    page.mouse.up()
+    """Drag through ``points``, fractions (x, y) of the wide number pad."""
+    _drag(page, "#numberpad", points)
 
 
 def test_writing_a_number_shows_it_and_a_box_per_digit(page):
     page.get_by_role("tab", name="Write a number").click()
-    expect(page.locator("#numberpad canvas").first).to_be_visible(timeout=ANSWER_MS)
+    expect(page.locator("#numberpad")).to_be_visible(timeout=ANSWER_MS)
     _write(page, [(0.3, 0.15), (0.29, 0.85)])                  # 1
     _write(page, [(0.4, 0.2), (0.52, 0.2), (0.44, 0.85)])      # 7
     _write(page, [(0.62, 0.15), (0.61, 0.85)])                 # 1
     expect(page.locator("#number-result .digit")).to_have_text("171", timeout=ANSWER_MS)
     expect(page.locator("#number-boxes img.base-image")).to_be_visible()
-    expect(page.locator("#number-boxes img.mask")).to_have_count(3)  # one box per digit
+    expect(page.locator("#number-boxes .box")).to_have_count(3)  # one box per digit

@@ -1,0 +1,231 @@
+"""The REST API under ``/api/v1``: typed responses, uploads as multipart files or base64 JSON, limits
+checked at the boundary, every error JSON ``{"error": ...}``."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import time
+from dataclasses import asdict
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException
+
+from .engine import Engine
+from .limits import ApiError, ErrorOut, Limits
+
+__all__ = ["api_router"]
+
+
+class TopDigit(BaseModel):
+    digit: int = Field(ge=0, le=9)
+    probability: float = Field(ge=0, le=1)
+
+
+class PredictionOut(BaseModel):
+    digit: int | None = Field(description="the digit read; null when there is none (a blank image, or one "
+                                          "rejected as not a digit)", examples=[7])
+    confidence: float = Field(ge=0, le=1, description="calibrated probability that the digit is right "
+                                                      "(of the most likely digit when digit is null)")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="calibrated probability of each "
+                                                                                 "digit 0-9")
+    top3: list[TopDigit] = Field(description="the three most likely digits, most likely first")
+    input: str | None = Field(None, description="with ?include_input=true: the 28x28 image the model read, "
+                                                "as a PNG data: URL")
+
+
+class DigitOut(BaseModel):
+    digit: int | None
+    confidence: float = Field(ge=0, le=1)
+    probabilities: list[float] = Field(min_length=10, max_length=10)
+    top3: list[TopDigit]
+    box: list[int] = Field(min_length=4, max_length=4, description="x, y, width, height of the digit's ink in the "
+                                                                   "uploaded image, pixels")
+
+
+class NumberOut(BaseModel):
+    text: str = Field(description="the digits read, left to right; empty when there are none", examples=["90210"])
+    confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences; 0 when there are none")
+    digits: list[DigitOut]
+    marks: list[list[int]] = Field(description="boxes (x, y, width, height) of marks left out of the text as not "
+                                               "digits: a hyphen, a dot, a scribble")
+
+
+class ModelOut(BaseModel):
+    arch: str = Field(description="'cnn' or 'logreg'")
+    preset: str | None = Field(description="the training preset")
+    parameters: int | None
+
+
+class LimitsOut(BaseModel):
+    max_upload_bytes: int = Field(description="largest request body, bytes")
+    max_pixels: int = Field(description="largest image, width x height")
+    max_batch: int = Field(description="most images in one batch request")
+    timeout_s: float = Field(description="seconds to receive a request and answer it")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(examples=["ok"])
+    model: ModelOut
+    limits: LimitsOut
+
+
+class ImageIn(BaseModel):
+    image: str = Field(description="the image file's bytes in base64, optionally as a data: URL",
+                       examples=["data:image/png;base64,iVBORw0KGgo..."])
+
+
+class BatchIn(BaseModel):
+    images: list[str] = Field(description="image files in base64 (or data: URLs), read in order")
+
+
+_FILE = {"type": "string", "format": "binary"}
+
+
+def _body_doc(field: str, many: bool, model: type[BaseModel]) -> dict:
+    prop = {"type": "array", "items": _FILE} if many else _FILE
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": [field], "properties": {field: prop}}},
+        "application/json": {"schema": model.model_json_schema()}}}}
+
+
+ERRORS = {code: {"model": ErrorOut, "description": why} for code, why in {
+    400: "not an image, damaged, empty, bad base64 or bad JSON", 401: "the server wants its API key",
+    403: "a cross-origin request from an origin not allowed", 408: "body not received in time",
+    413: "body, image or batch over its limit", 415: "neither multipart/form-data nor application/json",
+    422: "a query parameter of the wrong type", 500: "a bug in the server (logged there)",
+    503: "not finished within the request time limit"}.items()}
+
+
+def _b64(text: str, name: str) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{name}: not valid base64") from None
+
+
+async def _read_images(request: Request, many: bool, max_count: int) -> list[bytes]:
+    """Return the uploaded images: multipart files or base64 JSON, under 'images' if ``many`` else 'image'."""
+    ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    field = "images" if many else "image"
+    if ctype == "multipart/form-data":
+        try:
+            async with request.form(max_files=max_count) as form:  # closes the spooled files after
+                parts = form.getlist(field)
+                if not parts or any(isinstance(p, str) for p in parts):
+                    raise ApiError(400, f"multipart body needs a file field named {field!r}")
+                images = [await p.read() for p in parts]
+        except HTTPException as e:
+            if "Too many files" not in str(e.detail):
+                raise ApiError(400, f"malformed multipart body: {e.detail}") from None
+            if many:
+                raise ApiError(413, f"more than {max_count} images in one request") from None
+            raise ApiError(400, "one image per request here; send more to /api/v1/predict/batch") from None
+    elif ctype == "application/json":
+        body = await request.body()
+        if not body:
+            raise ApiError(400, "empty request body")
+        try:
+            doc = (BatchIn if many else ImageIn).model_validate(json.loads(body))
+        except (ValueError, ValidationError, RecursionError):  # RecursionError: JSON nested past Python's stack
+            shape = '{"images": ["<base64>", ...]}' if many else '{"image": "<base64>"}'
+            raise ApiError(400, f"JSON body must be {shape}") from None
+        texts = doc.images if many else [doc.image]
+        if len(texts) > max_count:
+            raise ApiError(413, f"{len(texts)} images in one request; the limit is {max_count}")
+        images = [_b64(t, f"images[{i}]" if many else "image") for i, t in enumerate(texts)]
+    elif not ctype and request.headers.get("content-length", "0") == "0":
+        raise ApiError(400, "empty request body")
+    else:
+        raise ApiError(415, f"content type {ctype or 'missing'}: send multipart/form-data with a file "
+                             f"field {field!r}, or application/json with base64 in {field!r}")
+    if not images:
+        raise ApiError(400, "no images in the request")
+    for i, data in enumerate(images):
+        if not data:
+            raise ApiError(400, f"{f'images[{i}]' if many else 'image'}: empty file")
+    return images
+
+
+async def _in_time(awaitable, when: float, status: int, what: str):
+    """``awaitable``'s result, or an ``ApiError(status)`` once ``time.monotonic()`` passes ``when``."""
+    try:
+        return await asyncio.wait_for(awaitable, max(when - time.monotonic(), 0))
+    except asyncio.TimeoutError:
+        raise ApiError(status, f"{what} did not finish within the request timeout") from None
+
+
+def _png_url(x28: np.ndarray | None) -> str | None:
+    if x28 is None:
+        return None
+    buf = io.BytesIO()
+    Image.fromarray((x28 * 255).round().astype(np.uint8)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+async def _predict_uploads(request: Request, engine: Engine, limits: Limits, many: bool,
+                           include_input: bool) -> list[dict]:
+    when = time.monotonic() + limits.timeout_s
+    images = await _in_time(_read_images(request, many, limits.max_batch if many else 1), when, 408,
+                            "receiving the request body")
+    prefixes = [f"images[{i}]: " for i in range(len(images))] if many else [""]
+    x28 = await _in_time(engine.preprocess(images, prefixes, when), when, 503, "reading the image")
+    preds = await _in_time(engine.predict(x28), when, 503, "the prediction")
+    out = [p.to_dict() for p in preds]
+    if include_input:
+        for d, a in zip(out, x28):
+            d["input"] = _png_url(a)
+    return out
+
+
+_INCLUDE_INPUT = Query(False, description="also answer the 28x28 image the model read (a PNG data: URL in 'input')")
+
+
+def api_router(engine: Engine, limits: Limits) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    @api.post("/predict", response_model=PredictionOut, response_model_exclude_unset=True, responses=ERRORS,
+              openapi_extra=_body_doc("image", False, ImageIn),
+              summary="Read the digit in one image (multipart field 'image', or JSON base64 'image')")
+    async def predict(request: Request, include_input: bool = _INCLUDE_INPUT):
+        return (await _predict_uploads(request, engine, limits, False, include_input))[0]
+
+    @api.post("/predict/batch", response_model=list[PredictionOut], response_model_exclude_unset=True,
+              responses=ERRORS,
+              openapi_extra=_body_doc("images", True, BatchIn),
+              summary=f"Read one digit per image, in order (up to the batch limit, default {Limits.max_batch})")
+    async def predict_batch(request: Request, include_input: bool = _INCLUDE_INPUT):
+        return await _predict_uploads(request, engine, limits, True, include_input)
+
+    @api.post("/read", response_model=NumberOut, responses=ERRORS, openapi_extra=_body_doc("image", False, ImageIn),
+              summary="Read a number, one line of handwritten digits (multipart field 'image', or JSON base64 "
+                      "'image'): the text and a box per digit")
+    async def read(request: Request):
+        when = time.monotonic() + limits.timeout_s
+        (image,) = await _in_time(_read_images(request, False, 1), when, 408, "receiving the request body")
+        return (await _in_time(engine.read_number(image, when), when, 503, "reading the number")).to_dict()
+
+    @api.get("/health", response_model=HealthOut, summary="Liveness, the model in use and the limits in force",
+             responses={500: ERRORS[500]})
+    async def health():
+        ckpt = engine.recognizer.checkpoint
+        return {"status": "ok", "model": {k: getattr(ckpt, k) for k in ("arch", "preset", "parameters")},
+                "limits": asdict(limits)}
+
+    @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def unknown(request: Request):
+        path = request.scope["path"]
+        allowed = sorted({m for r in api.routes if getattr(r, "path", None) == path for m in r.methods})
+        if allowed:
+            raise ApiError(405, f"{path} takes {' or '.join(allowed)}, not {request.method}")
+        raise ApiError(404, f"no endpoint {request.method} {path}; the API is described at /openapi.json")
+
+    return api
+

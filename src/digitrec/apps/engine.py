@@ -1,0 +1,88 @@
+"""Recognition off the event loop: requests' preprocessing on worker threads, and the model run once for
+whatever requests wait together."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .. import deadline
+from ..errors import InputError
+from ..imaging import preprocess
+from ..inference import Prediction, Recognizer, read_number
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("digitrec.serve")
+
+
+class Engine:
+    """Runs recognition on worker threads; requests that wait together share one model call.
+
+    Preprocessing (decoding, cropping) runs per request on the pool, so a bad image fails only its own
+    request; the model runs once per gathered batch, which costs little more than one image.
+    """
+
+    def __init__(self, recognizer: Recognizer, max_pixels: int, workers: int):
+        self.recognizer = recognizer
+        self.max_pixels = max_pixels
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="digitrec")
+        self._waiting: list[tuple[list, asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def run_until(self, when: float, fn, *args):
+        """``fn(*args)`` on the pool, stopped (``DeadlineExceeded``) where it checks past ``when`` (monotonic)."""
+        def bounded():
+            with deadline.until(when):
+                return fn(*args)
+        return await self.run(bounded)
+
+    def _preprocess_all(self, images: list, prefixes: list[str]) -> list[np.ndarray | None]:
+        # prefixes go before error messages, so that a batch says which image was bad
+        out = []
+        for src, prefix in zip(images, prefixes):
+            try:
+                out.append(preprocess(src, limit=self.max_pixels))
+            except InputError as e:
+                raise type(e)(f"{prefix}{e}") from None
+        return out
+
+    async def read_number(self, src, when: float):
+        """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
+        return await self.run_until(when, read_number, self.recognizer, src, None, self.max_pixels)
+
+    async def preprocess(self, images: list, prefixes: list[str], when: float) -> list[np.ndarray | None]:
+        """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors."""
+        return await self.run_until(when, self._preprocess_all, images, prefixes)
+
+    async def predict(self, x28: list) -> list[Prediction]:
+        """Return the model's reading of preprocessed arrays, batched with whatever else is waiting."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((x28, done))
+        # a task of its own, so that a request that times out cannot stop the others' batch
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = [(x, f) for x, f in self._waiting if not f.done()], []
+            try:
+                preds = await self.run(self.recognizer.predict_preprocessed, [a for x, _ in batch for a in x])
+            except Exception as e:  # a bug, not bad input: fail these requests, keep serving
+                log.exception("prediction failed")
+                for _, f in batch:
+                    if not f.done():
+                        f.set_exception(e)
+                continue
+            i = 0
+            for x, f in batch:
+                if not f.done():
+                    f.set_result(preds[i:i + len(x)])
+                i += len(x)
+

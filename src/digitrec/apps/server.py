@@ -1,0 +1,148 @@
+"""The web app: one port serving the REST API under ``/api/v1`` beside a Gradio page at ``/``.
+
+Everything runs over one ``Recognizer``. ``guard.Guard`` stands in front of every route (hosts,
+origins, the routes that exist, the API key, the body limit); the API checks each upload at the
+boundary and gives it a deadline its work stops at. The page is Gradio's layout around plain
+HTML widgets whose few lines of JavaScript call the REST API, so Gradio's own API (uploads, file
+routes, queue) is never needed and never exposed. Nothing is fetched from outside the machine: no
+analytics, no CDN (FastAPI's /docs pages are off for that reason), no web fonts.
+
+To add an endpoint, add a function to ``api.api_router``; to add a page tab, add it to ``page.page``.
+"""
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import os
+import shutil
+import socket
+import sys
+import tempfile
+
+# Gradio reads these when it is imported: no telemetry leaves the machine, and whatever it would write
+# goes to a private folder of this process, removed when it ends
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+if "GRADIO_TEMP_DIR" not in os.environ:
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="digitrec-gradio-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: E402
+
+from ..errors import InputError  # noqa: E402
+from ..inference import Recognizer  # noqa: E402
+from .api import api_router  # noqa: E402
+from .engine import Engine  # noqa: E402
+from .guard import Guard  # noqa: E402
+from .limits import Limits, json_error  # noqa: E402
+from .page import CSS, SCRIPT, page  # noqa: E402
+
+__all__ = ["create_app", "serve", "HEADER_TIMEOUT_S", "MAX_CONNECTIONS"]
+
+HEADER_TIMEOUT_S = 10.0   # a request's line and headers must arrive within this (slow-loris clients)
+KEEP_ALIVE_S = 5.0        # an idle kept-alive connection is closed after this
+MAX_CONNECTIONS = 256     # open connections and requests in flight; past it new requests get 503
+
+
+def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: int | None = None,
+               api_key: str | None = None, cors_origins: tuple[str, ...] = (),
+               loopback_port: int | None = None) -> Guard:
+    """Return the ASGI app: the REST API under /api/v1, the spec at /openapi.json, the page at /, all behind
+    the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins`` and ``loopback_port``)."""
+    limits = limits or Limits()
+    engine = Engine(recognizer, limits.max_pixels, workers or os.cpu_count() or 2)
+    app = FastAPI(title="digitrec", version="1", docs_url=None, redoc_url=None,  # those pages load a CDN
+                  description="Handwritten digit recognition. Errors are JSON {\"error\": ...} with 4xx/5xx "
+                              "codes. With an API key, send 'Authorization: Bearer KEY'.")
+    for exc in (Exception, InputError, RequestValidationError, HTTPException):
+        app.add_exception_handler(exc, json_error)
+    app.include_router(api_router(engine, limits))
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    app = gr.mount_gradio_app(app, page(), path="/", theme=theme, css=CSS, js=SCRIPT, footer_links=[],
+                              run_history=False, max_file_size=limits.max_upload_bytes, ssr_mode=False,
+                              mcp_server=False, allowed_paths=[], blocked_paths=["/"])
+    return Guard(app, limits.max_upload_bytes, api_key=api_key, cors_origins=cors_origins,
+                 loopback_port=loopback_port)
+
+
+class _HeaderTimeout(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection whose request head has not arrived in time: uvicorn's own
+    keep-alive timer does not run before the first request, and any byte received stops it."""
+    _timer = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._timer is None:
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._timer = self.loop.call_later(HEADER_TIMEOUT_S, self._expire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits | None = None,
+          api_key: str | None = None, cors_origins: tuple[str, ...] = (), trust_unverified: bool = False) -> None:
+    """Load the model and serve the page and the API until interrupted."""
+    import torch
+    import uvicorn
+
+    from ..inference import load
+
+    if not 0 < port < 65536:
+        raise InputError(f"port must be 1-65535, not {port}")
+    loopback = _is_loopback(host)
+    if not loopback:
+        print(f"digitrec: warning: listening on {host}, not loopback: other machines can reach this server"
+              + ("" if api_key else "; set --api-key (or DIGITREC_API_KEY) to keep strangers out"),
+              file=sys.stderr, flush=True)
+    # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
+    torch.set_num_threads(1)
+    app = create_app(load(model, trust_unverified=trust_unverified), limits or Limits.from_env(), api_key=api_key,
+                     cors_origins=cors_origins, loopback_port=port if loopback else None)
+    try:  # bound here, so that a busy port is a one-line error rather than uvicorn's log and exit
+        sock = socket.create_server((host, port))
+    except (OSError, OverflowError) as e:
+        raise InputError(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
+    print(f"digitrec: serving http://{host}:{port}/ (REST API /api/v1, spec /openapi.json); Ctrl-C stops",
+          flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, http=_HeaderTimeout,
+                            timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS,
+                            timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on: the way to stop
+        print("digitrec: stopped", flush=True)

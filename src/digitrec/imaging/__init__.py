@@ -1,0 +1,16 @@
+"""Any picture -> what a model reads: ``decode`` (the boundary), ``ink`` and ``marks`` (photos and scans to
+clean ink), ``frame`` (MNIST's 28x28 geometry; strips for the line model), ``preprocess`` (all of it)."""
+from .decode import MAX_PIXELS
+from .frame import deskewed, field_strip, to_mnist, to_mnist_batch
+from .ink import ink_map, ink_maps
+from .preprocess import (
+           COMPATIBLE_VERSIONS,
+           PREPROCESS_VERSION,
+           load_image,
+           load_line,
+           preprocess,
+           preprocess_batch,
+)
+
+__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "ink_map", "ink_maps", "to_mnist",
+           "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS", "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]

@@ -1,0 +1,107 @@
+"""The whole imaging path: decode -> ink stage -> MNIST geometry, for one picture or a batch."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+from PIL import Image
+
+from .. import deadline
+from ..errors import InputError
+from .decode import read_picture
+from .frame import deskewed, to_mnist, to_mnist_batch
+from .ink import ink_map, ink_maps
+
+__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
+
+# what a model sees; a checkpoint records the version it was trained and calibrated with.
+# 1: geometry only; 2: the ink stage for photos and scans (same output on clean digits as 1)
+PREPROCESS_VERSION = 2
+COMPATIBLE_VERSIONS = (1, 2)    # checkpoints of these versions read correctly through this preprocessing
+
+WORK_PX = 64                    # a single digit's marks are cleaned at about this size (it is read at 20)
+LINE_PX = 40                    # a line of digits is cleaned at about this height (it is read at 24)
+
+
+def load_image(src, one_digit: bool = False, limit: int | None = None) -> np.ndarray:
+    """Return ``src`` (path, bytes, PIL image or array) as a float32 ink map in [0, 1], ink bright, paper 0.
+
+    Transparent canvases (ink drawn on alpha 0) use the alpha channel as ink. ``one_digit``: the
+    picture holds one digit, to be read at 20 pixels; a large digital picture (a canvas export, whose
+    frame is exactly one tone) is then box-averaged until its marks are about ``WORK_PX`` pixels
+    across, so the ink map is smaller than the picture (see ``decode._digital_shrink``). ``limit``: the
+    most pixels a picture may have (default ``decode.max_pixels()``).
+    """
+    picture, is_ink, _ = read_picture(src, WORK_PX if one_digit else None, limit=limit)
+    return picture if is_ink else ink_map(picture)
+
+
+def load_line(src, limit: int | None = None) -> tuple[np.ndarray, int]:
+    """Return ``src`` as an ink map for one line of digits, and the factor its sides were divided by (1: none).
+
+    As ``load_image``, but a large digital picture is box-averaged until its marks are about
+    ``LINE_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
+    """
+    picture, is_ink, k = read_picture(src, LINE_PX, rows_only=True, limit=limit)
+    deadline.check()
+    return (picture if is_ink else ink_map(picture)), k
+
+
+def preprocess_batch(images, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(x28 [N,28,28] float32, found [N] bool)`` for many images, exactly as ``preprocess`` gives them.
+
+    Decoding runs per image; the ink stage (``ink_maps``) and the geometry (``to_mnist_batch``) run once
+    per group of pictures that share a size. An ``[N,H,W]`` array is N images; ``limit`` as for ``load_image``.
+    """
+    pictures = []
+    for img in _images(images):
+        deadline.check()
+        pictures.append(read_picture(img, WORK_PX, limit=limit)[:2])
+    inks = [p if is_ink else None for p, is_ink in pictures]
+    for idx in _by_shape([p for p, _ in pictures], [i for i, a in enumerate(inks) if a is None]):
+        deadline.check()
+        for ink, i in zip(ink_maps(np.stack([pictures[i][0] for i in idx])), idx):
+            inks[i] = ink
+    x28, found = np.zeros((len(inks), 28, 28), np.float32), np.zeros(len(inks), bool)
+    for idx in _by_shape(inks, range(len(inks))):
+        x28[idx], found[idx] = to_mnist_batch(np.stack([inks[i] for i in idx]))
+    return x28, found
+
+
+def _images(images) -> list:
+    """``images`` as a list of single images; ``InputError`` for what is not a sequence of them."""
+    if isinstance(images, np.ma.MaskedArray):
+        raise InputError("images are a masked array: fill its masked pixels first (images.filled(...))")
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4):
+            raise InputError(f"an array of images must be [N,H,W] or [N,H,W,C], got shape {images.shape}; "
+                             "use predict() for one image")
+        return list(images)
+    single = isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image))
+    if single or isinstance(images, dict) or not isinstance(images, Iterable):
+        raise InputError(f"images must be a sequence of images (or an [N,H,W] array), not {type(images).__name__}"
+                         + ("; use predict() for one image" if single else ""))
+    return list(images)
+
+
+def _by_shape(arrays: list, which) -> list[list[int]]:
+    """Indices ``which`` of ``arrays`` grouped by shape, in groups of at most 2 million pixels (memory)."""
+    groups: dict[tuple, list[int]] = {}
+    for i in which:
+        groups.setdefault(arrays[i].shape, []).append(i)
+    out = []
+    for shape, idx in groups.items():
+        step = max(1, 2_000_000 // int(np.prod(shape)))
+        out += [idx[j:j + step] for j in range(0, len(idx), step)]
+    return out
+
+
+def preprocess(src, deskew: bool = False, limit: int | None = None) -> np.ndarray | None:
+    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank.
+
+    ``deskew`` straightens slanted writing (see ``deskewed``); the bundled model is trained without it.
+    """
+    x28 = to_mnist(load_image(src, one_digit=True, limit=limit))
+    return deskewed(x28) if deskew and x28 is not None else x28
+
