@@ -46,6 +46,7 @@ class Engine:
         # prefixes go before error messages, so that a batch says which image was bad
         out = []
         for src, prefix in zip(images, prefixes):
+            deadline.check()
             try:
                 out.append(preprocess(src, limit=self.max_pixels))
             except InputError as e:

@@ -34,6 +34,7 @@ def load_image(src, one_digit: bool = False, limit: int | None = None) -> np.nda
     most pixels a picture may have (default ``decode.max_pixels()``).
     """
     picture, is_ink, _ = read_picture(src, WORK_PX if one_digit else None, limit=limit)
+    deadline.check()
     return picture if is_ink else ink_map(picture)
 
 

@@ -1,0 +1,253 @@
+"""The holes a security review of ``digitrec serve`` found stay closed: real servers on loopback, real requests."""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.apps.server import HEADER_TIMEOUT_S
+
+SECRET = "/etc/hostname"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def _file_data(path: str) -> dict:
+    return {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]}
+
+
+def test_no_route_reads_or_serves_a_server_file(server):
+    secret = open(SECRET).read().strip()
+    for method, path, body in [("POST", "/gradio_api/call/read_upload", _file_data(SECRET)),
+                               ("POST", "/gradio_api/queue/join", _file_data(SECRET)),
+                               ("GET", f"/gradio_api/file={SECRET}", None),
+                               ("GET", f"/file={SECRET}", None),
+                               ("GET", f"/static/../../../../../..{SECRET}", None),
+                               ("GET", f"/assets/..%2f..%2f..%2f..%2f..%2f..{SECRET}", None)]:
+        r = httpx.request(method, server.url + path, json=body, timeout=10)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+        assert secret not in r.text, path
+
+
+def test_uploads_to_gradio_are_refused(server):
+    r = httpx.post(f"{server.url}/gradio_api/upload", files={"files": ("a.png", b"x" * 1000, "image/png")}, timeout=10)
+    assert r.status_code == 404 and set(r.json()) == {"error"}
+
+
+def test_a_dev_zero_request_leaves_health_checks_answered_within_a_second(server):
+    slowest, failures, stop = [0.0], [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                if httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code != 200:
+                    failures.append("not 200")
+            except httpx.HTTPError as e:
+                failures.append(repr(e))
+            slowest[0] = max(slowest[0], time.perf_counter() - t0)
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        for path in ("/gradio_api/call/read_upload", "/gradio_api/queue/join"):
+            r = httpx.post(server.url + path, json=_file_data("/dev/zero"), timeout=10)
+            assert 400 <= r.status_code < 500
+        time.sleep(2)
+    finally:
+        stop.set()
+        prober.join()
+    assert failures == [] and slowest[0] < 1.0
+
+
+def test_gradio_config_info_and_monitoring_are_not_public(server):
+    for path in ("/config", "/gradio_api/info", "/monitoring/summary", "/gradio_api/heartbeat/x", "/login"):
+        assert httpx.get(server.url + path, timeout=10).status_code == 404, path
+
+
+def test_a_big_body_to_any_route_is_refused_without_being_read(server):
+    before = _rss_mb(server.pid)
+    junk = b'{"data": ["' + b"x" * (server.limits["max_upload_bytes"] + 10) + b'"]}'
+    for path in ("/gradio_api/call/read_upload", "/gradio_api/queue/join", "/api/v1/predict", "/"):
+        r = httpx.post(server.url + path, content=junk, headers={"content-type": "application/json"}, timeout=30)
+        assert r.status_code in (404, 405, 413), (path, r.status_code)
+    assert _rss_mb(server.pid) - before < 50
+
+
+def test_cross_origin_requests_and_preflights_get_no_cors_grant(server):
+    for origin in ("http://localhost:3000", "http://evil.example"):
+        pre = httpx.options(f"{server.url}/api/v1/predict", timeout=10,
+                            headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 403 and not any(k.startswith("access-control-") for k in pre.headers)
+        post = httpx.post(f"{server.url}/api/v1/predict", headers={"Origin": origin}, timeout=10,
+                          files={"image": ("a.png", b"x", "image/png")})
+        assert post.status_code == 403 and "access-control-allow-origin" not in post.headers
+
+
+def test_a_host_header_naming_another_site_is_refused(server):
+    # DNS rebinding: a page at evil.example whose name now points at 127.0.0.1
+    r = httpx.get(f"{server.url}/api/v1/health", headers={"Host": "evil.example"}, timeout=10)
+    assert r.status_code == 421
+
+
+def test_json_nested_a_thousand_levels_deep_is_a_400_json_error(server):
+    body = '{"image": ' + "[" * 1000 + "]" * 1000 + "}"
+    r = httpx.post(f"{server.url}/api/v1/predict", content=body, headers={"content-type": "application/json"},
+                   timeout=10)
+    assert r.status_code == 400 and set(r.json()) == {"error"}
+
+
+def _striped_page_png(side: int, seed: int) -> bytes:
+    """A lit page with broad dark stripes: cheap to send (tens of kB), costly to clean up (about a second)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    page = 200 + 40 * (xx / side) - 30 * (yy / side)
+    page[(xx // int(rng.integers(40, 60))) % 2 == 0] = 40
+    buf = io.BytesIO()
+    Image.fromarray(page.astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_request_past_its_deadline_stops_working(server):
+    side = int(server.limits["max_pixels"] ** 0.5) - 1
+    files = [("images", (f"{i}.png", _striped_page_png(side, i), "image/png")) for i in range(server.limits["max_batch"])]
+    t0 = time.perf_counter()
+    r = httpx.post(f"{server.url}/api/v1/predict/batch", files=files, timeout=60)
+    assert r.status_code == 503, f"the batch finished in {time.perf_counter() - t0:.1f} s: make it heavier"
+    time.sleep(1.5)  # the picture in hand when the deadline passed
+    cpu = _cpu_seconds(server.pid)
+    time.sleep(2)
+    assert _cpu_seconds(server.pid) - cpu < 0.5  # the workers stopped: nothing runs on
+    t0 = time.perf_counter()
+    assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+    assert time.perf_counter() - t0 < 1
+
+
+def test_connections_that_never_finish_their_headers_are_closed(server):
+    parts = urlsplit(server.url)
+    socks = [socket.create_connection((parts.hostname, parts.port), timeout=HEADER_TIMEOUT_S + 10) for _ in range(20)]
+    try:
+        for s in socks:
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: ")  # and never the rest
+        time.sleep(1)
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200  # others are still served
+        closed = 0
+        for s in socks:
+            try:
+                closed += s.recv(100) == b""
+            except ConnectionResetError:
+                closed += 1
+    finally:
+        for s in socks:
+            s.close()
+    assert closed == len(socks)
+
+
+# --- an API key -----------------------------------------------------------------------------
+
+KEY = "correct-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("keyed") / "server.log"
+    cmd = [sys.executable, "-m", "digitrec.apps.cli", "serve", "--port", str(port), "--api-key", KEY]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(log.read_text())
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_with_a_key_every_route_but_health_wants_it(keyed):
+    png = open("examples/seven.png", "rb").read()
+    for path in ("/", "/openapi.json", "/assets/x.js"):
+        assert httpx.get(keyed + path, timeout=10).status_code == 401, path
+    r = httpx.post(f"{keyed}/api/v1/predict", files={"image": ("7.png", png, "image/png")}, timeout=10)
+    assert r.status_code == 401 and "key" in r.json()["error"]
+    wrong = httpx.post(f"{keyed}/api/v1/predict", files={"image": ("7.png", png, "image/png")}, timeout=10,
+                       headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = httpx.post(f"{keyed}/api/v1/predict", files={"image": ("7.png", png, "image/png")}, timeout=10,
+                       headers={"Authorization": f"Bearer {KEY}"})
+    assert right.status_code == 200 and right.json()["digit"] == 7
+    assert httpx.get(f"{keyed}/api/v1/health", timeout=10).status_code == 200
+
+
+def test_the_page_takes_the_key_once_and_keeps_it_in_a_strict_cookie(keyed):
+    with httpx.Client(base_url=keyed, timeout=10) as client:
+        login = client.get(f"/?key={KEY}")
+        assert login.status_code == 303 and login.headers["location"] == "/"
+        cookie = login.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert client.get("/").status_code == 200  # the client sends the cookie back
+        assert client.get("/openapi.json").status_code == 200
+
+
+# --- the command line -----------------------------------------------------------------------
+
+def _cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "digitrec.apps.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_serve_on_an_impossible_port_is_one_line_and_exit_2():
+    r = _cli("serve", "--port", "99999")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--port" in r.stderr.strip().splitlines()[-1] and "65535" in r.stderr  # argparse's usage, then the error
+
+
+def test_serve_off_loopback_warns():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec.apps.cli", "serve", "--host", "0.0.0.0", "--port",
+                             str(port)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "warning" in line and "not loopback" in line and "--api-key" in line
+
+
+def test_openapi_documents_the_error_format(server):
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    predict = spec["paths"]["/api/v1/predict"]["post"]["responses"]
+    assert {"400", "413", "503"} <= set(predict)
+    assert json.dumps(predict["400"]).count("ErrorOut") >= 1

@@ -1,0 +1,79 @@
+"""The imaging boundary: one pixel limit, found from the header; large photos brought down before the ink stage."""
+from __future__ import annotations
+
+import io
+import resource
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import digitrec
+from digitrec import InputError
+from digitrec.errors import ImageTooLarge
+from digitrec.imaging import decode
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of white pixels: a few kB on disk, width*height bytes once decoded."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    z = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    idat = b"".join(z.compress(row * 100) for _ in range(height // 100)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def test_the_default_limit_is_16_megapixels_and_refuses_before_decoding():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(ImageTooLarge, match="too large.*16,000,000-pixel limit"):
+        digitrec.load().predict(_png_bomb(6300, 6300))  # 40 MP
+    assert time.perf_counter() - t0 < 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 100_000  # kB: nothing decoded
+
+
+def test_the_limit_applies_to_arrays_and_pil_images_too():
+    with pytest.raises(ImageTooLarge):
+        decode.read_picture(np.zeros((5000, 4000), np.uint8))
+    with pytest.raises(ImageTooLarge):
+        decode.read_picture(Image.new("L", (5000, 4000)))
+
+
+def test_the_limit_can_be_set_by_the_environment(monkeypatch):
+    monkeypatch.setenv("DIGITREC_MAX_PIXELS", "1000")
+    with pytest.raises(ImageTooLarge, match="1,000-pixel limit"):
+        decode.read_picture(np.zeros((40, 40), np.uint8))
+    monkeypatch.setenv("DIGITREC_MAX_PIXELS", "lots")
+    with pytest.raises(InputError, match="DIGITREC_MAX_PIXELS"):
+        decode.read_picture(np.zeros((4, 4), np.uint8))
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size():
+    photo = np.full((3000, 4000), 220, np.uint8)
+    photo[1000:2000, 1800:1900] = 30  # a 1, a thousand pixels tall
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=90)
+    picture, _, k = decode.read_picture(buf.getvalue())
+    assert k >= 4 and picture.size <= decode.WORK_PIXELS
+    assert digitrec.load().predict(buf.getvalue()).digit == 1
+
+
+def test_large_arrays_are_brought_down_before_the_ink_stage():
+    picture, _, k = decode.read_picture(np.full((2000, 3000), 128, np.uint8))
+    assert k == 3 and picture.shape == (666, 1000)
+
+
+def test_masked_arrays_and_wrong_types_are_input_errors():
+    r = digitrec.load()
+    for bad in (None, 7, "examples/seven.png", np.ma.masked_array(np.zeros((2, 28, 28)))):
+        with pytest.raises(InputError):
+            r.predict_batch(bad)
+    with pytest.raises(InputError, match="masked"):
+        r.predict(np.ma.masked_array(np.zeros((28, 28)), mask=False))
+    with pytest.raises(InputError, match="path"):
+        digitrec.load(123)
