@@ -5,14 +5,20 @@ over keep-alive HTTP/1.1 connections, one per concurrent client, for a bounded t
 level, and prints requests/s, p50, p99 and errors. A minimal asyncio client keeps the load
 generator's own CPU cost low: it shares the machine with the server.
 
-Goal on a 2-core machine: p99 <= 50 ms at concurrency 8, >= 300 requests/s at 32, no errors.
+With ``--abuse N``, N of each level's clients send only bad requests instead, in turn: a body over
+the upload limit, a PNG whose header declares more than the pixel limit, a 12-MP photo, and a batch
+of 64 photos that cannot be read before the deadline. The figures are then the good clients' own.
 
-    python benchmarks/serve_load.py [--duration 10] [--concurrency 1,8,32] [--image examples/seven.png]
+Goals on a 2-core machine: p99 <= 50 ms at concurrency 8, >= 300 requests/s at 32, no errors;
+with 8 of 32 clients abusive, good requests p99 <= 1 s and no errors.
+
+    python benchmarks/serve_load.py [--duration 10] [--concurrency 1,8,32] [--abuse 8] [--image examples/seven.png]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import socket
@@ -26,29 +32,77 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from _machine import header
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDARY = "digitrec-load-test"
 
 
-def _request(host: str, image: bytes) -> bytes:
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"digit.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = (f"POST /api/v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+def _request(host: str, *images: bytes, path: str = "/api/v1/predict") -> bytes:
+    name = "images" if path.endswith("batch") else "image"
+    parts = [(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"digit\"\r\n"
+              f"Content-Type: application/octet-stream\r\n\r\n").encode() + image + b"\r\n" for image in images]
+    body = b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
             f"boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     return head + body
 
 
-async def _exchange(reader, writer, request: bytes) -> bool:
-    """Send one request and read its response; True if it was a 200 with a prediction."""
+def _encoded(img: Image.Image, fmt: str, **kw) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **kw)
+    return out.getvalue()
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    """A grey sheet with uneven light, a little sensor noise and one large dark digit-like stroke."""
+    rng = np.random.default_rng(0)
+    light = np.linspace(150, 220, width)[None, :] + np.linspace(0, 20, height)[:, None]
+    sheet = Image.fromarray(np.clip(light + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8))
+    ImageDraw.Draw(sheet).line([(width * .45, height * .3), (width * .55, height * .3), (width * .48, height * .7)],
+                               fill=30, width=max(width // 60, 2))
+    return sheet
+
+
+def _abusive_requests(host: str, limits: dict) -> list[bytes]:
+    """One request of each kind the server must refuse or cut short without slowing the others."""
+    too_long = os.urandom(limits["max_upload_bytes"] + 1_000)
+    side = int((limits["max_pixels"] * 1.5) ** 0.5)
+    bomb = _encoded(Image.new("L", (side, side), 255), "PNG")  # a few KB that would decode to 1.5x the limit
+    photo = _encoded(_photo(4000, 3000), "JPEG", quality=85)
+    small_photo = _encoded(_photo(1600, 1200), "JPEG", quality=85)
+    return [_request(host, too_long), _request(host, bomb), _request(host, photo),
+            _request(host, *[small_photo] * limits["max_batch"], path="/api/v1/predict/batch")]
+
+
+async def _exchange(reader, writer, request: bytes) -> tuple[int, bytes]:
+    """Send one request and return the status and body of its response."""
     writer.write(request)
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                   if line.lower().startswith(b"content-length:"))
-    body = await reader.readexactly(length)
+    return status, await reader.readexactly(length)
+
+
+def _good(status: int, body: bytes) -> bool:
     return status == 200 and "digit" in json.loads(body)
+
+
+async def _abuser(host: str, port: int, requests: list[bytes], offset: int, stop: float, statuses: dict) -> None:
+    """Send bad requests in turn until ``stop``, counting the answers (``closed``: the server hung up)."""
+    i = offset
+    while time.perf_counter() < stop:
+        request = requests[i % len(requests)]
+        i += 1
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            status, _ = await asyncio.wait_for(_exchange(reader, writer, request), timeout=30)
+            writer.close()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError):
+            status = "closed"
+        statuses[status] = statuses.get(status, 0) + 1
 
 
 async def _client(host: str, port: int, request: bytes, start: float, stop: float, budget: list[int],
@@ -60,7 +114,7 @@ async def _client(host: str, port: int, request: bytes, start: float, stop: floa
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
-            ok = await asyncio.wait_for(_exchange(reader, writer, request), timeout=30)
+            ok = _good(*await asyncio.wait_for(_exchange(reader, writer, request), timeout=30))
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError):
             ok = False
             if writer is not None:
@@ -78,21 +132,23 @@ async def _client(host: str, port: int, request: bytes, start: float, stop: floa
 
 
 async def _level(host: str, port: int, request: bytes, concurrency: int, warmup: float, duration: float,
-                 max_requests: int) -> dict:
+                 max_requests: int, abusive: list[bytes], abusers: int) -> dict:
     latencies: list[float] = []
     errors: list[int] = []
+    statuses: dict = {}
     now = time.perf_counter()
     start, stop = now + warmup, now + warmup + duration
     budget = [max_requests]
     await asyncio.gather(*(_client(host, port, request, start, stop, budget, latencies, errors)
-                           for _ in range(concurrency)))
+                           for _ in range(concurrency - abusers)),
+                         *(_abuser(host, port, abusive, i, stop, statuses) for i in range(abusers)))
     elapsed = min(time.perf_counter(), stop) - start
     ms = np.array(latencies) * 1000
     return {"concurrency": concurrency, "requests": len(latencies), "seconds": round(elapsed, 2),
             "req_per_s": len(latencies) / elapsed if elapsed > 0 else 0.0,
             "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
             "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"), "errors": len(errors),
-            "sent": max_requests - budget[0]}
+            "sent": max_requests - budget[0], "abusive": statuses}
 
 
 def _cpu_seconds(pid: int | None = None) -> float:
@@ -108,7 +164,7 @@ def _start_server(model: str | None) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "digitrec.cli", "serve", "--port", str(port)] + (["--model", model] if model else [])
+    cmd = [sys.executable, "-m", "digitrec.apps.cli", "serve", "--port", str(port)] + (["--model", model] if model else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -131,6 +187,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per level (default: 10)")
     ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each level (default: 2)")
     ap.add_argument("--max-requests", type=int, default=50_000, help="at most this many requests per level")
+    ap.add_argument("--abuse", type=int, default=0, metavar="N",
+                    help="N clients of each level send oversized, pixel-bomb, photo and slow-batch requests (default: 0)")
     args = ap.parse_args()
 
     proc = None
@@ -141,12 +199,14 @@ def main() -> None:
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("serve_load: only loopback servers may be load-tested")
     request = _request(parts.netloc, Path(args.image).read_bytes())
+    limits = json.loads(urllib.request.urlopen(f"{url}/api/v1/health", timeout=5).read())["limits"]
+    abusive = _abusive_requests(parts.netloc, limits) if args.abuse else []
     print(header())
     print(f"# gradio {version('gradio')}, uvicorn {version('uvicorn')}; load average {os.getloadavg()[0]:.1f} "
           f"at start (other work on the machine lowers every figure)")
     print(f"# server {url} ({'started here, torch 1 thread' if proc else 'given'}); image {args.image} "
           f"({Path(args.image).stat().st_size} B); {args.duration:g} s per level after {args.warmup:g} s warm-up, "
-          f"at most {args.max_requests} requests")
+          f"at most {args.max_requests} requests" + (f"; {args.abuse} clients abusive" if args.abuse else ""))
     # CPU per request does not depend on how busy the machine is: 2 cores / it bounds a quiet machine's req/s
     print(f"{'concurrency':>11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")
@@ -154,12 +214,15 @@ def main() -> None:
         for c in (int(x) for x in args.concurrency.split(",")):
             cpu0 = (_cpu_seconds(proc.pid) if proc else 0.0), _cpu_seconds()
             r = asyncio.run(_level(parts.hostname, parts.port, request, c, args.warmup, args.duration,
-                                   args.max_requests))
+                                   args.max_requests, abusive, min(args.abuse, c - 1)))
             sent = max(r["sent"], 1)  # warm-up requests included, as in the CPU times
             server_ms = f"{(_cpu_seconds(proc.pid) - cpu0[0]) / sent * 1000:.2f}" if proc else "n/a"
             client_ms = f"{(_cpu_seconds() - cpu0[1]) / sent * 1000:.2f}"
             print(f"{r['concurrency']:>11} {r['requests']:>9} {r['req_per_s']:>8.1f} {r['p50_ms']:>8.1f} "
                   f"{r['p99_ms']:>8.1f} {r['errors']:>7} {server_ms:>18} {client_ms:>18}", flush=True)
+            if r["abusive"]:
+                print(f"{'':>11} abusive requests answered: "
+                      + ", ".join(f"{k}: {v}" for k, v in sorted(r["abusive"].items(), key=str)))
     finally:
         if proc is not None:
             proc.terminate()

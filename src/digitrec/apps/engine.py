@@ -3,10 +3,12 @@ whatever requests wait together."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from PIL import Image
 
 from .. import deadline
 from ..errors import InputError
@@ -18,29 +20,49 @@ __all__ = ["Engine"]
 log = logging.getLogger("digitrec.serve")
 
 
+LARGE_PIXELS = 1_000_000  # a request whose images declare more pixels than this together takes the slow lane
+
+
+def _declared_pixels(images: list) -> int:
+    """The pixels the images' headers declare (PIL reads the header only); unreadable ones count 0."""
+    total = 0
+    for src in images:
+        try:
+            with Image.open(io.BytesIO(src)) as img:
+                total += img.width * img.height
+        except Exception:  # not an image: it fails fast in preprocessing, which names the problem
+            continue
+    return total
+
+
 class Engine:
     """Runs recognition on worker threads; requests that wait together share one model call.
 
-    Preprocessing (decoding, cropping) runs per request on the pool, so a bad image fails only its own
-    request; the model runs once per gathered batch, which costs little more than one image.
+    Preprocessing (decoding, cropping) runs per request on a pool, so a bad image fails only its own
+    request; the model runs once per gathered batch, which costs little more than one image. Large
+    requests (photos, batches of them) go to a slow lane of one thread, so that however many of them
+    arrive, the small ones (a drawing, a crop) keep the other threads and are answered at once.
     """
 
     def __init__(self, recognizer: Recognizer, max_pixels: int, workers: int):
         self.recognizer = recognizer
         self.max_pixels = max_pixels
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="digitrec")
+        self._slow = ThreadPoolExecutor(1, thread_name_prefix="digitrec-large")
         self._waiting: list[tuple[list, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def run_until(self, when: float, fn, *args):
-        """``fn(*args)`` on the pool, stopped (``DeadlineExceeded``) where it checks past ``when`` (monotonic)."""
+    async def run_until(self, when: float, images: list, fn, *args):
+        """``fn(*args)`` on the lane that ``images`` call for, stopped (``DeadlineExceeded``) where it checks
+        past ``when`` (monotonic)."""
         def bounded():
             with deadline.until(when):
                 return fn(*args)
-        return await self.run(bounded)
+        pool = self._slow if _declared_pixels(images) > LARGE_PIXELS else self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, bounded)
 
     def _preprocess_all(self, images: list, prefixes: list[str]) -> list[np.ndarray | None]:
         # prefixes go before error messages, so that a batch says which image was bad
@@ -55,11 +77,11 @@ class Engine:
 
     async def read_number(self, src, when: float):
         """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
-        return await self.run_until(when, read_number, self.recognizer, src, None, self.max_pixels)
+        return await self.run_until(when, [src], read_number, self.recognizer, src, None, self.max_pixels)
 
     async def preprocess(self, images: list, prefixes: list[str], when: float) -> list[np.ndarray | None]:
         """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors."""
-        return await self.run_until(when, self._preprocess_all, images, prefixes)
+        return await self.run_until(when, images, self._preprocess_all, images, prefixes)
 
     async def predict(self, x28: list) -> list[Prediction]:
         """Return the model's reading of preprocessed arrays, batched with whatever else is waiting."""
