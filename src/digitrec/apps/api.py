@@ -32,6 +32,8 @@ class PredictionOut(BaseModel):
                                           "rejected as not a digit)", examples=[7])
     confidence: float = Field(ge=0, le=1, description="calibrated probability that the digit is right "
                                                       "(of the most likely digit when digit is null)")
+    unsure: bool = Field(description="true when a person should check the reading: the picture looks little "
+                                     "like a digit, or like more than one", examples=[False])
     probabilities: list[float] = Field(min_length=10, max_length=10, description="calibrated probability of each "
                                                                                  "digit 0-9")
     top3: list[TopDigit] = Field(description="the three most likely digits, most likely first")

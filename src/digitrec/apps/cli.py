@@ -93,7 +93,7 @@ def _describe_digit(p) -> str:
     if p.digit is None:
         return "no digit found"
     top = "  ".join(f"{d}:{q:.3f}" for d, q in p.top3)
-    return f"{p.digit}  (confidence {p.confidence:.3f}; top-3 {top})"
+    return f"{p.digit}  (confidence {p.confidence:.3f}; top-3 {top}){'  NOT SURE: check it' if p.unsure else ''}"
 
 
 def _describe_number(n) -> str:

@@ -12,7 +12,6 @@ from PIL import Image
 
 from .. import deadline
 from ..errors import InputError
-from ..imaging import preprocess
 from ..inference import Prediction, Recognizer, read_number
 
 __all__ = ["Engine"]
@@ -70,7 +69,8 @@ class Engine:
         for src, prefix in zip(images, prefixes):
             deadline.check()
             try:
-                out.append(preprocess(src, limit=self.max_pixels))
+                x28, found = self.recognizer.preprocess([src], limit=self.max_pixels)
+                out.append(x28[0] if found[0] else None)
             except InputError as e:
                 raise type(e)(f"{prefix}{e}") from None
         return out

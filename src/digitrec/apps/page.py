@@ -22,6 +22,7 @@ CSS = """
 .result { min-height: 10rem; }
 .result .digit { font-size: 7rem; font-weight: 700; line-height: 1; text-align: center; }
 .result .confidence, .result .note { text-align: center; font-size: 1.1rem; }
+.result .digit.unsure { opacity: .55; }
 .result .none, .result .error { font-size: 1.4rem; text-align: center; padding: 2rem 0; opacity: .8; }
 .result .error { color: #c92a2a; opacity: 1; }
 .number .digit { font-size: 4rem; letter-spacing: .05em; }
@@ -87,7 +88,9 @@ SCRIPT = r"""() => {
     if (p === null) return;
     if (p.error) { out.append(el('div', 'error', p.error)); return; }
     if (p.digit === null) { out.append(el('div', 'none', 'no digit found')); }
-    else { out.append(el('div', 'digit', String(p.digit)), el('div', 'confidence', 'confidence ' + pct(p.confidence))); }
+    else { out.append(el('div', p.unsure ? 'digit unsure' : 'digit', String(p.digit)),
+                      el('div', 'confidence', 'confidence ' + pct(p.confidence)));
+           if (p.unsure) out.append(el('div', 'note', 'Not sure: this may not be a digit, or may be another one. Please check.')); }
     if (top) for (const t of p.top3) { const li = el('li'); li.append(el('span', '', String(t.digit)),
                                                                    el('span', '', pct(t.probability))); top.append(li); }
     if (seen && p.input) { const img = el('img'); img.src = p.input; img.alt = 'the 28x28 image the model read';
@@ -154,7 +157,8 @@ SCRIPT = r"""() => {
     if (results.length) show('upload', results[0][1]);
     if (results.length > 1) for (const [name, p] of results) {
       const tr = el('tr'); tr.append(el('td', '', name), el('td', '', p.error ? p.error
-        : p.digit === null ? 'no digit' : p.digit + ' (' + pct(p.confidence) + ')')); table.append(tr);
+        : p.digit === null ? 'no digit' : p.digit + ' (' + pct(p.confidence) + (p.unsure ? ', not sure' : '') + ')'));
+      table.append(tr);
     }
   }
   const init = () => {

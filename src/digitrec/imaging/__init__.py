@@ -6,11 +6,15 @@ from .ink import ink_map, ink_maps
 from .preprocess import (
            COMPATIBLE_VERSIONS,
            PREPROCESS_VERSION,
+           heavy_x28,
+           light_x28,
            load_image,
            load_line,
            preprocess,
            preprocess_batch,
+           read_pictures,
 )
 
-__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "ink_map", "ink_maps", "to_mnist",
-           "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS", "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
+__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
+           "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS",
+           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]

@@ -105,10 +105,14 @@ def _factor(pixels: int) -> int:
 def _reduce(picture: np.ndarray) -> tuple[np.ndarray, int]:
     """Box-average a picture of more than about ``WORK_PIXELS`` by a whole factor; return it and the factor."""
     k = _factor(picture.size)
-    if k == 1:
-        return picture, 1
-    h, w = (picture.shape[0] // k) * k, (picture.shape[1] // k) * k
-    return picture[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3)), k
+    return (picture, 1) if k == 1 else (box_average(picture, k), k)
+
+
+def box_average(a: np.ndarray, k: int) -> np.ndarray:
+    """``a [..., H, W]`` with its last two sides divided by ``k``: the mean of each k x k block (a ragged
+    last row or column of blocks is dropped)."""
+    h, w = (a.shape[-2] // k) * k, (a.shape[-1] // k) * k
+    return a[..., :h, :w].reshape(*a.shape[:-2], h // k, k, w // k, k).mean(axis=(-3, -1))
 
 
 def _from_pil(img: Image.Image, limit: int) -> tuple[np.ndarray, bool]:

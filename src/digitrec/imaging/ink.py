@@ -18,7 +18,7 @@ from .marks import (
     touching_edge,
 )
 
-__all__ = ["ink_map", "ink_maps"]
+__all__ = ["ink_map", "ink_maps", "dark_ink"]
 
 IMPULSE_FRACTION = 0.005        # share of isolated extreme pixels above which salt-and-pepper noise is filtered
 FLIPPED_SHARE = 0.1             # paper of the ink's tone over this share of the picture is taken as such
@@ -76,15 +76,7 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     d = np.abs(np.diff(g, axis=2)) > 0.5
     for i in np.flatnonzero((d[:, :, :-1] & d[:, :, 1:]).sum(axis=(1, 2)) > IMPULSE_FRACTION * h * w):
         g[i] = _despeckle(g[i])
-    flat = g.reshape(len(g), -1)
-    # the ink reaches further from the paper's tone (the median) than the paper's own variation does; the
-    # mean is no guide under haze, whose long bright tail pulls it to the paper's dark side
-    darkest, median, lightest = np.percentile(flat, (1, 50, 99), axis=1)
-    reach = (median - darkest).astype(np.float64) - (lightest - median)
-    dark = reach > 0
-    for i in np.flatnonzero(np.abs(reach) < 1e-3):
-        dark[i] = _dark_ink(g[i])
-    pos = np.where(dark[:, None, None], 1 - g, g)
+    pos = np.where(dark_ink(g)[:, None, None], 1 - g, g)
     # pepper in the strokes (shot noise): pits, pixels well below all four neighbours, in numbers
     pits = _pits(pos).sum(axis=(1, 2)) > PEPPER_SHARE * (pos > 0.5).sum(axis=(1, 2))
     for i in np.flatnonzero(pits):
@@ -110,6 +102,21 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
         ink[i] = np.where(f, np.clip(local - pos[i], 0, None), ink[i])
     out[live] = _clean(ink)
     return out
+
+
+def dark_ink(grey: np.ndarray) -> np.ndarray:
+    """Whether the ink of each picture of ``grey [N,H,W]`` is darker than its paper.
+
+    The ink reaches further from the paper's tone (the median) than the paper's own variation does; the
+    mean is no guide under haze, whose long bright tail pulls it to the paper's dark side. A tie is
+    settled by ``_dark_ink``.
+    """
+    darkest, median, lightest = np.percentile(grey.reshape(len(grey), -1), (1, 50, 99), axis=1)
+    reach = (median - darkest).astype(np.float64) - (lightest - median)
+    dark = reach > 0
+    for i in np.flatnonzero(np.abs(reach) < 1e-3):
+        dark[i] = _dark_ink(grey[i])
+    return dark
 
 
 def _bands(bright: np.ndarray, min_width: int) -> np.ndarray:

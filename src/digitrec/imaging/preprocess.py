@@ -9,11 +9,14 @@ from PIL import Image
 
 from .. import deadline
 from ..errors import InputError
-from .decode import read_picture
+from .decode import box_average, read_picture
 from .frame import deskewed, to_mnist, to_mnist_batch
 from .ink import ink_map, ink_maps
+from .light import light_maps, with_margin
+from .shapes import box_inside, outlines_filled
 
-__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
+__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
+           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
 
 # what a model sees; a checkpoint records the version it was trained and calibrated with.
 # 1: geometry only; 2: the ink stage for photos and scans (same output on clean digits as 1)
@@ -21,6 +24,7 @@ PREPROCESS_VERSION = 2
 COMPATIBLE_VERSIONS = (1, 2)    # checkpoints of these versions read correctly through this preprocessing
 
 WORK_PX = 64                    # a single digit's marks are cleaned at about this size (it is read at 20)
+SHAPES_PX = 128                 # px: boxes and outlined strokes are looked for at about this size
 LINE_PX = 40                    # a line of digits is cleaned at about this height (it is read at 24)
 
 
@@ -50,19 +54,72 @@ def load_line(src, limit: int | None = None) -> tuple[np.ndarray, int]:
 
 
 def preprocess_batch(images, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(x28 [N,28,28] float32, found [N] bool)`` for many images, exactly as ``preprocess`` gives them.
+    """Return ``(x28 [N,28,28] float32, found [N] bool)`` for many images through the ink stage, exactly as
+    ``preprocess`` gives them.
 
     Decoding runs per image; the ink stage (``ink_maps``) and the geometry (``to_mnist_batch``) run once
     per group of pictures that share a size. An ``[N,H,W]`` array is N images; ``limit`` as for ``load_image``.
+    The recognizer reads the light path first and this only where that is doubtful (``read_pictures``).
     """
+    pictures = read_pictures(images, limit)
+    return heavy_x28(pictures, range(len(pictures)))[0]
+
+
+def read_pictures(images, limit: int | None = None) -> list[tuple[np.ndarray, bool]]:
+    """Decode ``images`` for ``light_x28`` and ``heavy_x28``: each as (grey picture, or ink already; True if ink)."""
     pictures = []
     for img in _images(images):
         deadline.check()
         pictures.append(read_picture(img, WORK_PX, limit=limit)[:2])
-    inks = [p if is_ink else None for p, is_ink in pictures]
-    for idx in _by_shape([p for p, _ in pictures], [i for i, a in enumerate(inks) if a is None]):
+    return pictures
+
+
+def light_x28(pictures: list[tuple[np.ndarray, bool]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(x28, found)`` of decoded pictures through the light path (``light.light_maps``)."""
+    return _x28([p if is_ink else None for p, is_ink in pictures], [p for p, _ in pictures], light_maps)
+
+
+def _framed(grey: np.ndarray) -> np.ndarray:
+    """The ink stage on pictures ``[N,H,W]`` framed by paper, for those whose ink reaches the edge (others: blank).
+
+    A tight crop's strokes touch the edge, where the stage erases lines and bands; framed, they are kept
+    (a boxed cell's box, which must touch the edge to be erased, is not: the model's score decides)."""
+    out = np.zeros(grey.shape, np.float32)
+    edge = light_maps(grey) > 0.5
+    touching = np.flatnonzero(edge[:, [0, -1]].any(axis=(1, 2)) | edge[:, :, [0, -1]].any(axis=(1, 2)))
+    if touching.size:
+        m = (with_margin(grey[0]).shape[0] - grey.shape[1]) // 2
+        out[touching] = ink_maps(np.stack([with_margin(grey[i]) for i in touching]))[:, m:-m, m:-m]
+    return out
+
+
+def _shapes_scale(grey: np.ndarray) -> np.ndarray:
+    """Light-path ink of pictures ``[N,H,W]`` at most about ``SHAPES_PX`` a side: boxes and outlines are
+    found at the scale the digit is read at, not at a photo's."""
+    k = -(-max(grey.shape[1:]) // SHAPES_PX)
+    return light_maps(box_average(grey, k) if k > 1 else grey)
+
+
+# the readings of a picture that compete with the light path's where that one is doubtful: the ink stage as
+# it is and framed by paper (where the ink touches the edge), the inside of a printed box, outlines filled.
+# The first is the ink stage proper: where it finds no mark, the picture is blank
+HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)))
+
+
+def heavy_x28(pictures: list[tuple[np.ndarray, bool]], which) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For pictures ``which`` of the decoded ``pictures``: ``(x28, found)`` of each reading in ``HEAVY``.
+
+    A picture that is ink already (a transparent canvas, an MNIST array) is read as it is by each."""
+    which = list(which)
+    inks = [pictures[i][0] if pictures[i][1] else None for i in which]
+    return [_x28(list(inks), [pictures[i][0] for i in which], make) for make in HEAVY]
+
+
+def _x28(inks: list, greys: list, make) -> tuple[np.ndarray, np.ndarray]:
+    """``to_mnist_batch`` of ``inks``, the ``None`` ones made by ``make`` from ``greys`` (batched by size)."""
+    for idx in _by_shape(greys, [i for i, a in enumerate(inks) if a is None]):
         deadline.check()
-        for ink, i in zip(ink_maps(np.stack([pictures[i][0] for i in idx])), idx):
+        for ink, i in zip(make(np.stack([greys[i] for i in idx])), idx):
             inks[i] = ink
     x28, found = np.zeros((len(inks), 28, 28), np.float32), np.zeros(len(inks), bool)
     for idx in _by_shape(inks, range(len(inks))):

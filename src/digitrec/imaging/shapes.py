@@ -1,0 +1,71 @@
+"""Two more readings of a picture for the recognizer to weigh: the inside of a printed box (a form's cell),
+and strokes drawn as outlines, filled. Each works on light-path ink ``[N,H,W]`` and gives blank ink
+where its shape is not there, so that only the pictures it fits compete with the other readings."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["box_inside", "outlines_filled"]
+
+INKED = 0.5                     # light-path ink above this is a mark
+LINE_SHARE = 0.6                # a box side: a row (column) marked over this share of the marks' width (height)
+SIDE_BAND = 0.3                 # a side lies within this share of the marks' extent from their edge
+GAP_SHARE = 0.1                 # outlines: enclosed gaps no deeper than this share of the digit's height are a stroke's inside
+
+
+def box_inside(ink: np.ndarray) -> np.ndarray:
+    """The ink inside a box drawn around it: all four sides found as long straight rows and columns, the
+    ink between their innermost lines kept (a digit that runs into a side loses only what overlaps it)."""
+    out = np.zeros_like(ink)
+    for i, m in enumerate(ink > INKED):
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        if rows.size < 8 or cols.size < 8:
+            continue
+        inside = [_inside(m[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].sum(axis)) for axis in (1, 0)]
+        if None in inside:
+            continue
+        (r0, r1), (c0, c1) = inside
+        out[i, rows[0] + r0:rows[0] + r1, cols[0] + c0:cols[0] + c1] = \
+            ink[i, rows[0] + r0:rows[0] + r1, cols[0] + c0:cols[0] + c1]
+    return out
+
+
+def _inside(counts: np.ndarray) -> tuple[int, int] | None:
+    """Given the marked pixels per row (or column) of the marks' extent, the span between the innermost
+    line of the first side and of the last side, one pixel in from each; None without both sides."""
+    n = len(counts)
+    long = counts > LINE_SHARE * (counts.max() if counts.max() > 0 else 1)
+    band = max(2, int(SIDE_BAND * n))
+    first, last = np.flatnonzero(long[:band]), np.flatnonzero(long[n - band:]) + n - band
+    if first.size == 0 or last.size == 0:
+        return None
+    # a side is a run of long lines from its edge; the inside starts where the run ends
+    start = first[0]
+    while start + 1 < n and long[start + 1]:
+        start += 1
+    stop = last[-1]
+    while stop - 1 > start and long[stop - 1]:
+        stop -= 1
+    return (start + 2, stop - 1) if stop - start > 4 else None
+
+
+def outlines_filled(ink: np.ndarray) -> np.ndarray:
+    """Ink whose strokes were drawn as outlines (a hollow pen, an edge-detected picture), with the inside
+    of each stroke filled: the enclosed gaps no deeper than ``GAP_SHARE`` of the digit's height. A digit's
+    own loops (0, 6, 8, 9) are deeper and stay open; pictures with little to fill give blank ink."""
+    out = np.zeros_like(ink)
+    for i, m in enumerate(ink > INKED):
+        rows = np.flatnonzero(m.any(1))
+        if rows.size < 8:
+            continue
+        m = ndimage.binary_closing(np.pad(m, 2))[2:-2, 2:-2] | m  # an outline broken by a pixel still encloses
+        holes = ndimage.binary_fill_holes(m) & ~m
+        labels, n = ndimage.label(holes)
+        if n == 0:
+            continue
+        depth = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, np.arange(1, n + 1)))
+        filled = m | np.isin(labels, 1 + np.flatnonzero(depth <= GAP_SHARE * rows.size))
+        if filled.sum() > 1.3 * m.sum():
+            out[i] = filled
+    return out
