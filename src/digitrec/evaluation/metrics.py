@@ -8,8 +8,6 @@ import numpy as np
 from sklearn import metrics as skm
 from tqdm import tqdm
 
-from ..imaging import preprocess_batch
-
 __all__ = ["scores", "evaluate", "expected_calibration_error", "predictions", "reliability", "roc_curves",
            "top_confusions", "confident_errors", "throughput"]
 
@@ -89,7 +87,7 @@ def throughput(recognizer, x: np.ndarray, repeats: int = 3, min_seconds: float =
     of how busy it was.
     """
     t0 = time.perf_counter()
-    x28, found = preprocess_batch(x)
+    x28, found = recognizer.preprocess(x)
     t_pre = time.perf_counter() - t0
     x28 = x28[found]
     t_model, runs, start = float("inf"), 0, time.perf_counter()

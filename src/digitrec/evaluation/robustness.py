@@ -18,7 +18,7 @@ from ..data.synthetic import (
     on_paper,
 )
 from ..data.transforms import to_uint8
-from ..imaging import preprocess, preprocess_batch
+from ..imaging import preprocess
 from .corruptions import CORRUPTIONS, corrupt
 
 __all__ = ["robustness", "not_a_digit_sets", "preprocessing_examples", "FASHION_MNIST"]
@@ -30,7 +30,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.g
 def _scored(recognizer, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Preprocess ``images`` as ``Recognizer.predict_batch`` does; return digits (-1: none), probabilities
     and digit scores (-inf for blanks, which are never digits)."""
-    x28, found = preprocess_batch(images)
+    x28, found = recognizer.preprocess(images)
     found = np.flatnonzero(found)
     probs = np.full((len(x28), 10), 0.1)
     score = np.full(len(x28), -np.inf)
