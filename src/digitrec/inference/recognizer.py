@@ -23,9 +23,10 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 _BUNDLED = {"torch": "default.pt", "onnx": "default.onnx", "onnx-int8": "default.int8.onnx"}
 
 # digit score from which the light path's reading stands; under it the ink stage's readings compete. Set on
-# the tuning split of benchmarks/wild.py: above it, the light path read as well as the best of all readings
-# in every context, and it holds for nearly all drawings, scans and crops, so they skip the ink stage
-LIGHT_ACCEPT = 1.5
+# the tuning split of benchmarks/wild.py (from 1.5 up, the light path read as well as the best of all readings
+# in every context) and on the MNIST-C corruptions of benchmarks/robustness.py (under 2.0 their mean fell);
+# it holds for about 93 % of drawings, clean scans and crops, which skip the ink stage
+LIGHT_ACCEPT = 2.0
 # how much higher the score of a reading made for one shape (a paper frame, a box, outlines) must be to win over
 # the light path's and the ink stage's: those are right more often, and a shape can fit what is not there
 SHAPE_MARGIN = 1.0
