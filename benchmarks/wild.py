@@ -15,6 +15,7 @@ seed, so two runs (or two models) read the same pictures.
 
     python benchmarks/wild.py [--split report|tuning] [--n 1000] [--n-large 200] [--contexts a,b,...]
                               [--json out.json] [--model PATH] [--seed 0]
+    python benchmarks/wild.py --mnist-only      # all of MNIST test: accuracy and the unsure flag
 """
 from __future__ import annotations
 
@@ -71,6 +72,16 @@ def _non_digit_row(preds: list, seconds: float, with_unsure: bool) -> dict:
     return row
 
 
+def _mnist_all(r) -> None:
+    x, y = data.load_mnist("test")
+    preds = r.predict_batch(x)
+    right = np.array([p.digit == t for p, t in zip(preds, y)])
+    unsure = np.array([bool(getattr(p, "unsure", False)) for p in preds])
+    print(f"MNIST test, all {len(y)} through predict_batch: accuracy {right.mean():.4f} ({(~right).sum()} errors); "
+          f"unsure: {unsure[right].mean():.4f} of the right reads, {unsure[~right].mean():.3f} of the errors; "
+          f"accuracy on the {(~unsure).mean():.3f} accepted: {right[~unsure].mean():.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=("report", "tuning"), default="report", help="half of the MNIST test set")
@@ -80,6 +91,8 @@ def main() -> None:
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pictures")
+    p.add_argument("--mnist-only", action="store_true",
+                   help="only read all 10,000 MNIST test digits: accuracy, and the unsure flag on right and wrong reads")
     a = p.parse_args()
     names = a.contexts.split(",") if a.contexts else list(CONTEXTS) + list(NON_DIGITS)
     unknown = [n for n in names if n not in CONTEXTS and n not in NON_DIGITS]
@@ -88,6 +101,9 @@ def main() -> None:
 
     print(header())
     r = digitrec.load(a.model)
+    if a.mnist_only:
+        _mnist_all(r)
+        return
     x, y = split(*data.load_mnist("test"), a.split)
     print(f"# model {a.model or 'bundled'}, split {a.split} ({len(x)} digits), seed {a.seed}")
     with_unsure = None
