@@ -85,6 +85,13 @@ def test_undo_takes_back_the_last_stroke(page):
     expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
 
 
+def test_an_x_is_shown_as_not_sure_in_words(page):
+    _stroke(page, [(0.25, 0.25), (0.75, 0.75)])
+    _stroke(page, [(0.75, 0.25), (0.25, 0.75)])
+    expect(page.locator("#draw-result")).to_contain_text("Not sure: is it", timeout=ANSWER_MS)
+    expect(page.locator("#draw-result .digit.unsure")).to_be_visible()
+
+
 def test_uploading_a_png_shows_its_digit(page):
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload-files").set_input_files(EXAMPLE)

@@ -90,7 +90,8 @@ SCRIPT = r"""() => {
     if (p.digit === null) { out.append(el('div', 'none', 'no digit found')); }
     else { out.append(el('div', p.unsure ? 'digit unsure' : 'digit', String(p.digit)),
                       el('div', 'confidence', 'confidence ' + pct(p.confidence)));
-           if (p.unsure) out.append(el('div', 'note', 'Not sure: this may not be a digit, or may be another one. Please check.')); }
+           if (p.unsure) out.append(el('div', 'note', 'Not sure: is it ' + p.top3[0].digit + ' or ' + p.top3[1].digit
+                                      + '? It may also not be a digit. Please check.')); }
     if (top) for (const t of p.top3) { const li = el('li'); li.append(el('span', '', String(t.digit)),
                                                                    el('span', '', pct(t.probability))); top.append(li); }
     if (seen && p.input) { const img = el('img'); img.src = p.input; img.alt = 'the 28x28 image the model read';
