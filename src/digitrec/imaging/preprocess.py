@@ -59,10 +59,10 @@ def preprocess_batch(images, limit: int | None = None) -> tuple[np.ndarray, np.n
 
     Decoding runs per image; the ink stage (``ink_maps``) and the geometry (``to_mnist_batch``) run once
     per group of pictures that share a size. An ``[N,H,W]`` array is N images; ``limit`` as for ``load_image``.
-    The recognizer reads the light path first and this only where that is doubtful (``read_pictures``).
+    The recognizer reads the light path first, and this only where that is doubtful (``Recognizer.preprocess``).
     """
     pictures = read_pictures(images, limit)
-    return heavy_x28(pictures, range(len(pictures)))[0]
+    return heavy_x28(pictures, range(len(pictures)), readings=HEAVY[:1])[0]
 
 
 def read_pictures(images, limit: int | None = None) -> list[tuple[np.ndarray, bool]]:
@@ -106,13 +106,13 @@ def _shapes_scale(grey: np.ndarray) -> np.ndarray:
 HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)))
 
 
-def heavy_x28(pictures: list[tuple[np.ndarray, bool]], which) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For pictures ``which`` of the decoded ``pictures``: ``(x28, found)`` of each reading in ``HEAVY``.
+def heavy_x28(pictures: list[tuple[np.ndarray, bool]], which, readings=HEAVY) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For pictures ``which`` of the decoded ``pictures``: ``(x28, found)`` of each of ``readings`` (``HEAVY``).
 
     A picture that is ink already (a transparent canvas, an MNIST array) is read as it is by each."""
     which = list(which)
     inks = [pictures[i][0] if pictures[i][1] else None for i in which]
-    return [_x28(list(inks), [pictures[i][0] for i in which], make) for make in HEAVY]
+    return [_x28(list(inks), [pictures[i][0] for i in which], make) for make in readings]
 
 
 def _x28(inks: list, greys: list, make) -> tuple[np.ndarray, np.ndarray]:
