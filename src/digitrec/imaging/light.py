@@ -10,7 +10,7 @@ import numpy as np
 
 from .ink import dark_ink
 
-__all__ = ["light_maps", "with_margin"]
+__all__ = ["light_maps", "with_margin", "margin"]
 
 MARGIN_SHARE = 0.15             # paper added on each side by ``with_margin``, as a share of the longer side
 
@@ -30,5 +30,9 @@ def light_maps(grey: np.ndarray) -> np.ndarray:
 def with_margin(grey: np.ndarray) -> np.ndarray:
     """``grey [H,W]`` framed by paper of its own tone (the median): a digit cropped to its ink no longer
     touches the picture's edge, where the ink stage looks for ruled lines and box borders."""
-    m = max(4, round(MARGIN_SHARE * max(grey.shape)))
-    return np.pad(grey, m, constant_values=float(np.median(grey)))
+    return np.pad(grey, margin(grey.shape), constant_values=float(np.median(grey)))
+
+
+def margin(shape: tuple[int, ...]) -> int:
+    """Pixels of paper ``with_margin`` adds on each side of a picture of ``shape``."""
+    return max(4, round(MARGIN_SHARE * max(shape)))

@@ -12,7 +12,7 @@ from ..errors import InputError
 from .decode import box_average, read_picture
 from .frame import deskewed, to_mnist, to_mnist_batch
 from .ink import ink_map, ink_maps
-from .light import light_maps, with_margin
+from .light import light_maps, margin, with_margin
 from .shapes import box_inside, outlines_filled
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
@@ -88,7 +88,7 @@ def _framed(grey: np.ndarray) -> np.ndarray:
     edge = light_maps(grey) > 0.5
     touching = np.flatnonzero(edge[:, [0, -1]].any(axis=(1, 2)) | edge[:, :, [0, -1]].any(axis=(1, 2)))
     if touching.size:
-        m = (with_margin(grey[0]).shape[0] - grey.shape[1]) // 2
+        m = margin(grey.shape[1:])
         out[touching] = ink_maps(np.stack([with_margin(grey[i]) for i in touching]))[:, m:-m, m:-m]
     return out
 

@@ -11,6 +11,8 @@ __all__ = ["box_inside", "outlines_filled"]
 INKED = 0.5                     # light-path ink above this is a mark
 LINE_SHARE = 0.6                # a box side: a row (column) marked over this share of the marks' width (height)
 SIDE_BAND = 0.3                 # a side lies within this share of the marks' extent from their edge
+FILL_GAIN = 1.3                 # outlines: filling must add this much ink (a factor), or there were none
+MIN_EXTENT = 8                  # px: marks smaller than this across hold no box and no outline
 GAP_SHARE = 0.1                 # outlines: enclosed gaps no deeper than this share of the digit's height are a stroke's inside
 
 
@@ -20,7 +22,7 @@ def box_inside(ink: np.ndarray) -> np.ndarray:
     out = np.zeros_like(ink)
     for i, m in enumerate(ink > INKED):
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        if rows.size < 8 or cols.size < 8:
+        if rows.size < MIN_EXTENT or cols.size < MIN_EXTENT:
             continue
         inside = [_inside(m[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].sum(axis)) for axis in (1, 0)]
         if None in inside:
@@ -57,7 +59,7 @@ def outlines_filled(ink: np.ndarray) -> np.ndarray:
     out = np.zeros_like(ink)
     for i, m in enumerate(ink > INKED):
         rows = np.flatnonzero(m.any(1))
-        if rows.size < 8:
+        if rows.size < MIN_EXTENT:
             continue
         m = ndimage.binary_closing(np.pad(m, 2))[2:-2, 2:-2] | m  # an outline broken by a pixel still encloses
         holes = ndimage.binary_fill_holes(m) & ~m
@@ -66,6 +68,6 @@ def outlines_filled(ink: np.ndarray) -> np.ndarray:
             continue
         depth = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, np.arange(1, n + 1)))
         filled = m | np.isin(labels, 1 + np.flatnonzero(depth <= GAP_SHARE * rows.size))
-        if filled.sum() > 1.3 * m.sum():
+        if filled.sum() > FILL_GAIN * m.sum():
             out[i] = filled
     return out
