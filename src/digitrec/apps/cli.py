@@ -133,7 +133,7 @@ def cmd_serve(args) -> int:
 
 def cmd_export(args) -> int:
     from ..export import export
-    from ..inference import bundled_model_path
+    from ..inference.bundled import bundled_model_path
 
     report = export(args.model or bundled_model_path(), args.out, int8=args.int8)
     if args.json:
@@ -171,7 +171,7 @@ def _port(text: str) -> int:
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
-    from ..inference.recognizer import BACKENDS
+    from ..inference.bundled import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="run the model in PyTorch (a .pt checkpoint) or ONNX Runtime (a .onnx file from "
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print sizes and label counts as JSON")
     p.set_defaults(func=cmd_data)
 
-    from ..training.launch import add_arguments
+    from ..training.flags import add_arguments
     p = sub.add_parser("train", help="train a model on MNIST",
                        description="Train a CNN (presets: fast ~20 s, default ~10 min on 2 CPU cores) or the "
                                    "logistic-regression baseline. Writes OUT/model.pt and OUT/metrics.json each epoch.")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,12 @@ from ..checkpoint import Checkpoint
 from ..errors import InputError
 from ..imaging import COMPATIBLE_VERSIONS, heavy_x28, light_x28, read_pictures
 from .backends import Backend, OnnxDigits, TorchDigits, open_backend
+from .bundled import BACKENDS, bundled_model_path
 from .prediction import BLANK, Prediction
 from .reader import NumberReading, read_number
 
 __all__ = ["Recognizer", "load", "bundled_model_path", "digit_score", "BACKENDS"]
 
-# what runs the model: PyTorch on a checkpoint, or ONNX Runtime on an exported file (for the bundled
-# model, 'onnx-int8' picks its quantized file; for a given .onnx file the two ONNX names are the same)
-BACKENDS = ("torch", "onnx", "onnx-int8")
-_BUNDLED = {"torch": "default.pt", "onnx": "default.onnx", "onnx-int8": "default.int8.onnx"}
 
 # digit score from which the light path's reading stands; under it the ink stage's readings compete. Set on
 # the tuning split of benchmarks/wild.py (from 1.5 up, the light path read as well as the best of all readings
@@ -35,11 +31,6 @@ SHAPE_MARGIN = 1.0
 # misreads over all contexts, and every blank photo, dot and letter
 UNSURE_SCORE = 1.6
 UNSURE_CONFIDENCE = 0.9
-
-
-def bundled_model_path(backend: str = "torch") -> Path:
-    """Path of the default model shipped inside the package, in the file that ``backend`` runs."""
-    return Path(str(resources.files("digitrec") / "weights" / _BUNDLED[backend]))
 
 
 def digit_score(logits: torch.Tensor, temperature: float) -> torch.Tensor:
