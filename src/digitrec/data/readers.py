@@ -1,17 +1,22 @@
-"""Digit datasets in the formats others publish them: IDX files (MNIST's own) and Kaggle's CSV.
-Malformed files get an ``InputError`` naming the file and the problem."""
+"""Digit datasets in the formats others publish them (IDX files, MNIST's own, and Kaggle's CSV), and the
+pages of scanned forms (image files, folders, zip archives, PDFs, multi-page TIFFs) for bulk reading.
+Malformed files get an ``InputError`` naming the file and the problem; in bulk input, an error row."""
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ImageTooLarge, InputError
 
-__all__ = ["read_idx", "load_idx_dir", "read_kaggle_csv"]
+__all__ = ["read_idx", "load_idx_dir", "read_kaggle_csv", "Page", "read_pages", "PAGE_SUFFIXES"]
 
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -95,3 +100,137 @@ def read_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
     if y is not None and (y.min() < 0 or y.max() > 9):
         raise InputError(f"{path}: labels must be 0-9")
     return x.astype(np.uint8).reshape(-1, 28, 28), y
+
+
+# --- pages for bulk reading ------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pbm", ".pgm", ".ppm")
+PAGE_SUFFIXES = IMAGE_SUFFIXES + (".pdf", ".zip")   # what a folder's or an archive's files are read for
+MAX_MEMBER_BYTES = 256 * 2 ** 20                     # a zip member larger than this, unpacked, is an error row
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of bulk input: where it came from, its grey pixels (uint8, HxW) or why it could not be read.
+
+    ``file`` is the path as found (``archive.zip!member`` inside an archive); ``page`` counts from 1 within
+    the file, 0 for an error that concerns the whole file (it could not be opened at all)."""
+    file: str
+    page: int
+    image: np.ndarray | None = None
+    error: str | None = None
+
+
+def read_pages(paths: Iterable[str | os.PathLike], dpi: float = 200, limit: int | None = None) -> Iterator[Page]:
+    """Every page of ``paths``, in order: image files, folders (recursively, sorted by path, files with a
+    suffix of ``PAGE_SUFFIXES``), zip archives (their members, likewise), PDFs (each page rendered at ``dpi``)
+    and multi-page TIFFs.
+
+    A file or page that cannot be read becomes a ``Page`` with its ``error`` and the rest goes on, so a broken
+    file never stops a run. ``limit``: the most pixels a page may have (default ``imaging.decode.max_pixels()``),
+    checked from the header (a PDF's page size) before decoding.
+    """
+    if limit is None:
+        from ..imaging.decode import max_pixels  # the one pixel limit of the project
+        limit = max_pixels()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
+            for p in files:
+                yield from _file_pages(str(p), p, dpi, limit)
+        else:
+            yield from _file_pages(str(path), path, dpi, limit)
+
+
+def _file_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator[Page]:
+    """The pages of one file (a path, or a zip member's bytes), named ``name``."""
+    suffix = Path(name).suffix.lower()
+    try:
+        if isinstance(src, Path) and not src.exists():
+            raise InputError(f"{name}: no such file")
+        if suffix == ".zip":
+            if not isinstance(src, Path):
+                raise InputError(f"{name}: an archive inside an archive is not read")
+            yield from _zip_pages(name, src, dpi, limit)
+        elif suffix == ".pdf":
+            yield from _pdf_pages(name, src, dpi, limit)
+        else:
+            yield from _image_pages(name, src, limit)
+    except InputError as e:
+        yield Page(name, 0, error=str(e))
+    except (OSError, zipfile.BadZipFile) as e:
+        yield Page(name, 0, error=f"{name}: cannot read ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
+
+
+def _zip_pages(name: str, path: Path, dpi: float, limit: int) -> Iterator[Page]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InputError(f"{name}: not a zip archive, or a damaged one") from None
+    with archive:
+        members = sorted((m for m in archive.infolist()
+                          if not m.is_dir() and Path(m.filename).suffix.lower() in PAGE_SUFFIXES), key=lambda m: m.filename)
+        for m in members:
+            member = f"{name}!{m.filename}"
+            if m.file_size > MAX_MEMBER_BYTES:
+                yield Page(member, 0, error=f"{member}: {m.file_size:,} bytes unpacked, over the "
+                                            f"{MAX_MEMBER_BYTES:,}-byte limit for an archive member")
+                continue
+            try:
+                data = archive.read(m)
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
+                yield Page(member, 0, error=f"{member}: cannot unpack ({str(e)[:120]})")
+                continue
+            yield from _file_pages(member, data, dpi, limit)
+
+
+def _too_large(name: str, width: int, height: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"{name}: too large, {width}x{height} is {width * height:,} pixels, over the "
+                         f"{limit:,}-pixel limit")
+
+
+def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator[Page]:
+    import pypdfium2 as pdfium  # PDFium in its wheel; loaded only when a PDF comes
+
+    try:
+        pdf = pdfium.PdfDocument(src)
+    except pdfium.PdfiumError as e:
+        raise InputError(f"{name}: not a PDF PDFium can read ({e})") from None
+    try:
+        for i in range(len(pdf)):
+            try:
+                page = pdf[i]
+                w, h = (round(side * dpi / 72) for side in page.get_size())  # PDF units are 1/72 inch
+                if w * h > limit:
+                    raise _too_large(f"{name} page {i + 1} at {dpi:g} dpi", w, h, limit)
+                grey = page.render(scale=dpi / 72, grayscale=True).to_numpy()
+                yield Page(name, i + 1, image=np.ascontiguousarray(grey.reshape(grey.shape[:2])))
+            except (pdfium.PdfiumError, InputError) as e:
+                yield Page(name, i + 1, error=str(e) if isinstance(e, InputError) else f"{name} page {i + 1}: {e}")
+    finally:
+        pdf.close()
+
+
+def _image_pages(name: str, src: Path | bytes, limit: int) -> Iterator[Page]:
+    """An image file's frames (one, or a multi-page TIFF's several) as grey pages."""
+    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image file PIL can read") from None
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name}: too large, over the {limit:,}-pixel limit") from None
+    with img:
+        for i, frame in enumerate(ImageSequence.Iterator(img)):
+            try:
+                if frame.width * frame.height > limit:
+                    raise _too_large(f"{name} page {i + 1}", frame.width, frame.height, limit)
+                grey = np.asarray(ImageOps.exif_transpose(frame).convert("L"))
+                yield Page(name, i + 1, image=grey)
+            except InputError as e:
+                yield Page(name, i + 1, error=str(e))
+            except (OSError, ValueError, SyntaxError, EOFError) as e:
+                yield Page(name, i + 1, error=f"{name} page {i + 1}: damaged or unsupported image "
+                                              f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
