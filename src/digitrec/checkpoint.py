@@ -48,7 +48,7 @@ class Checkpoint:
     step: int = 0                              # steps done of the next epoch (a mid-epoch checkpoint)
     world_size: int | None = None              # processes it was trained on
     device: str | None = None                  # 'cpu' or 'cuda'
-    metrics: dict | None = None                # a line model's held-out field accuracy and timings
+    metrics: dict | None = None                # held-out scores: a line model's fields, a fine-tuning's before/after
     command: str | None = None                 # the command that made a line model
     optimizer: dict | None = None              # training state, for --resume ...
     scheduler: dict | None = None
