@@ -1,10 +1,16 @@
 """Shared fixtures: small real data (MNIST subsets, drawn PNGs) and a small model trained once per session."""
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import httpx
@@ -14,6 +20,13 @@ from PIL import Image, ImageDraw
 
 from digitrec import data
 from digitrec.training import train
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _corrections_away_from_home(tmp_path_factory):
+    """Every store a test or a server it starts opens by default is a temporary file, not the user's own."""
+    os.environ.pop("DIGITREC_DB_URL", None)
+    os.environ["DIGITREC_DB"] = str(tmp_path_factory.mktemp("store") / "corrections.db")
 
 
 @pytest.fixture(scope="session")
@@ -83,22 +96,29 @@ class LiveServer(NamedTuple):
     url: str     # http://127.0.0.1:PORT
     pid: int
     limits: dict  # as /api/v1/health reports them
+    db: str      # the corrections database it stores into
 
 
 # Small limits, so that the tests can cross each of them cheaply.
 _LIMITS = {"max_upload_bytes": 2_000_000, "max_pixels": 4_000_000, "max_batch": 16, "timeout_s": 3.0}
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> LiveServer:
-    """A ``digitrec serve`` process with the bundled model on a free loopback port, small limits."""
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("serve") / "server.log"
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(folder, *args: str, db: str | None = None):
+    """A ``digitrec serve`` process with the bundled model on a free loopback port and small limits, storing
+    corrections in ``db`` (default: a SQLite file in ``folder``, never the user's own store)."""
+    port = _free_port()
+    log = folder / "server.log"
+    db = db or f"sqlite:///{folder / 'corrections.db'}"
     cmd = [sys.executable, "-m", "digitrec.apps.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--max-upload-bytes", str(_LIMITS["max_upload_bytes"]), "--max-pixels", str(_LIMITS["max_pixels"]),
-            "--max-batch", str(_LIMITS["max_batch"]), "--timeout", str(_LIMITS["timeout_s"])]
+            "--max-batch", str(_LIMITS["max_batch"]), "--timeout", str(_LIMITS["timeout_s"]), "--db", db, *args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -115,7 +135,7 @@ def server(tmp_path_factory) -> LiveServer:
             if time.monotonic() > deadline:
                 pytest.fail(f"digitrec serve did not answer within 120 s:\n{log.read_text()}")
             time.sleep(0.3)
-        yield LiveServer(url, proc.pid, dict(_LIMITS))
+        yield LiveServer(url, proc.pid, dict(_LIMITS), db)
     finally:
         proc.terminate()
         try:
@@ -123,3 +143,44 @@ def server(tmp_path_factory) -> LiveServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> LiveServer:
+    """A ``digitrec serve`` shared by the HTTP and browser tests (``live_server``)."""
+    with live_server(tmp_path_factory.mktemp("serve")) as s:
+        yield s
+
+
+# --- a real PostgreSQL, started by the tests on a temporary folder (Debian's postgresql, bin/install --test) ---
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """``postgresql://...`` of a fresh PostgreSQL server on a loopback port, stopped after the session."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (bin/install --test installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="digitrec-pg-"))
+    # the server refuses to run as root: as root, run it as the postgres user, which owns its folder
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    port = _free_port()
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)  # noqa: E731
+    try:
+        run(str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        run(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"PostgreSQL did not start: {e.stderr.decode(errors='replace')[-2000:]}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)

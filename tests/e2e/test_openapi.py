@@ -17,7 +17,8 @@ def operations(server):
     return {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
 
 
-OPERATIONS = ["POST /api/v1/predict", "POST /api/v1/predict/batch", "POST /api/v1/read", "GET /api/v1/health"]
+OPERATIONS = ["POST /api/v1/predict", "POST /api/v1/predict/batch", "POST /api/v1/read", "GET /api/v1/health",
+              "POST /api/v1/corrections"]
 
 
 def test_the_spec_lists_every_operation(operations):

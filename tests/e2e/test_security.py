@@ -232,18 +232,20 @@ def test_serve_on_an_impossible_port_is_one_line_and_exit_2():
     assert "--port" in r.stderr.strip().splitlines()[-1] and "65535" in r.stderr  # argparse's usage, then the error
 
 
-def test_serve_off_loopback_warns():
+def test_serve_off_loopback_warns_and_stores_no_corrections():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "digitrec.apps.cli", "serve", "--host", "0.0.0.0", "--port",
-                             str(port)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                             str(port)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
+        said = proc.stdout.readline() + proc.stdout.readline()
     finally:
         proc.terminate()
         proc.wait(10)
     assert "warning" in line and "not loopback" in line and "--api-key" in line
+    assert "corrections are not stored" in said  # people's handwriting is kept only where asked, off loopback
 
 
 def test_openapi_documents_the_error_format(server):

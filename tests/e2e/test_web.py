@@ -1,11 +1,17 @@
-"""The page in a real headless Chromium (Debian's), driven by Playwright: draw, clear, upload."""
+"""The page in a real headless Chromium (Debian's), driven by Playwright: draw, clear, upload, correct."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
+from conftest import live_server
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
+
+from digitrec.apps.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seven.png"
@@ -124,3 +130,45 @@ def test_writing_a_number_shows_it_and_a_box_per_digit(page):
     expect(page.locator("#number-result .digit")).to_have_text("171", timeout=ANSWER_MS)
     expect(page.locator("#number-boxes img.base-image")).to_be_visible()
     expect(page.locator("#number-boxes .box")).to_have_count(3)  # one box per digit
+
+
+def _correct_a_drawn_one_as_a_4(page, db: str) -> None:
+    _stroke(page, [(0.5, 0.15), (0.48, 0.85)])
+    expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
+    page.get_by_role("button", name="it is a 4").click()
+    expect(page.locator("#draw-fix")).to_contain_text("Saved: it is 4", timeout=ANSWER_MS)
+    row = open_store(db).rows()[-1]
+    assert (row.correct, row.read, row.kind, row.source) == ("4", "1", "digit", "page")
+    ink = np.asarray(Image.open(io.BytesIO(row.image_png)).convert("L"))
+    assert ink.shape == (280, 280) and (ink < 100).mean() > 0.01, "the drawing itself, dark on light"
+
+
+def test_correcting_a_reading_stores_it_in_the_sqlite_store(page, server):
+    _correct_a_drawn_one_as_a_4(page, server.db)
+
+
+def test_correcting_a_reading_stores_it_in_postgresql(browser, postgres_url, tmp_path):
+    with live_server(tmp_path, db=postgres_url) as s:
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            pg.goto(s.url + "/")
+            expect(pg.locator("#sketchpad")).to_be_visible(timeout=ANSWER_MS)
+            _correct_a_drawn_one_as_a_4(pg, postgres_url)
+        finally:
+            pg.close()
+
+
+def test_a_number_is_corrected_by_typing_it(page, server):
+    page.get_by_role("tab", name="Write a number").click()
+    _write(page, [(0.3, 0.15), (0.29, 0.85)])
+    _write(page, [(0.5, 0.15), (0.49, 0.85)])
+    expect(page.locator("#number-result .digit")).to_have_text("11", timeout=ANSWER_MS)
+    page.get_by_label("what the number really says").fill("17")
+    page.get_by_label("what the number really says").press("Enter")
+    expect(page.locator("#number-fix")).to_contain_text("Saved: it is 17", timeout=ANSWER_MS)
+    row = open_store(server.db).rows()[-1]
+    assert (row.correct, row.read, row.kind) == ("17", "11", "number")
+
+
+def test_the_page_names_the_model_in_use(page):
+    expect(page.locator("#model-line")).to_contain_text("Model in use: cnn", timeout=ANSWER_MS)

@@ -9,6 +9,7 @@ import io
 import json
 import time
 from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -17,7 +18,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from .engine import Engine
-from .limits import ApiError, ErrorOut, Limits
+from .limits import ApiError, ErrorOut, Limits, log
+from .store import Store, StoreError
 
 __all__ = ["api_router"]
 
@@ -62,6 +64,7 @@ class ModelOut(BaseModel):
     arch: str = Field(description="'cnn' or 'logreg'")
     preset: str | None = Field(description="the training preset")
     parameters: int | None
+    checksum: str | None = Field(None, description="SHA-256 of the model file's content: names the exact weights")
 
 
 class LimitsOut(BaseModel):
@@ -75,6 +78,24 @@ class HealthOut(BaseModel):
     status: str = Field(examples=["ok"])
     model: ModelOut
     limits: LimitsOut
+    stores_corrections: bool = Field(description="whether POST /api/v1/corrections stores what it is sent")
+
+
+class CorrectionIn(BaseModel):
+    image: str = Field(description="the picture that was read, in base64, optionally as a data: URL")
+    correct: str = Field(min_length=1, max_length=64, description="what it really is: a digit 0-9, or a "
+                                                                  "number's text", examples=["4"])
+    read: str = Field("", max_length=64, description="what digitrec read ('' for nothing)", examples=["9"])
+    kind: Literal["digit", "number"] = Field("digit", description="a single digit, or a number field")
+    writer: str | None = Field(None, max_length=64, description="who wrote it, where known (held out together "
+                                                                "when a fine-tuning is scored)")
+    source: Literal["api", "page", "review"] = Field("api", description="where the correction was made")
+
+
+class CorrectionOut(BaseModel):
+    id: int = Field(description="the stored correction's number")
+    correct: str
+    kind: str
 
 
 class ImageIn(BaseModel):
@@ -190,7 +211,35 @@ async def _predict_uploads(request: Request, engine: Engine, limits: Limits, man
 _INCLUDE_INPUT = Query(False, description="also answer the 28x28 image the model read (a PNG data: URL in 'input')")
 
 
-def api_router(engine: Engine, limits: Limits) -> APIRouter:
+async def _read_correction(request: Request) -> CorrectionIn | tuple[bytes, dict]:
+    """The correction sent: multipart (a file 'image' and text fields) or JSON ``CorrectionIn``."""
+    ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        try:
+            async with request.form(max_files=1, max_fields=8) as form:
+                image = form.get("image")
+                if image is None or isinstance(image, str):
+                    raise ApiError(400, "multipart body needs a file field named 'image'")
+                fields = {k: form.get(k) for k in ("correct", "read", "kind", "writer", "source") if isinstance(form.get(k), str)}
+                fields["image"] = base64.b64encode(await image.read()).decode("ascii")
+        except HTTPException as e:
+            raise ApiError(400, f"malformed multipart body: {e.detail}") from None
+        doc = fields
+    elif ctype == "application/json":
+        try:
+            doc = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            raise ApiError(400, "JSON body must be {\"image\": \"<base64>\", \"correct\": \"4\", ...}") from None
+    else:
+        raise ApiError(415, f"content type {ctype or 'missing'}: send multipart/form-data or application/json")
+    try:
+        return CorrectionIn.model_validate(doc)
+    except ValidationError as e:
+        where = ".".join(map(str, e.errors()[0]["loc"])) or "body"
+        raise ApiError(400, f"{where}: {e.errors()[0]['msg']}") from None
+
+
+def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
     @api.post("/predict", response_model=PredictionOut, response_model_exclude_unset=True, responses=ERRORS,
@@ -218,8 +267,35 @@ def api_router(engine: Engine, limits: Limits) -> APIRouter:
              responses={500: ERRORS[500]})
     async def health():
         ckpt = engine.recognizer.checkpoint
-        return {"status": "ok", "model": {k: getattr(ckpt, k) for k in ("arch", "preset", "parameters")},
-                "limits": asdict(limits)}
+        return {"status": "ok", "model": {k: getattr(ckpt, k) for k in ("arch", "preset", "parameters", "checksum")},
+                "limits": asdict(limits), "stores_corrections": store is not None}
+
+    @api.post("/corrections", status_code=201, response_model=CorrectionOut, responses=ERRORS,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "multipart/form-data": {"schema": {"type": "object", "required": ["image", "correct"], "properties": {
+                      "image": _FILE, **{k: {"type": "string"} for k in (
+                          "correct", "read", "kind", "writer", "source")}}}},
+                  "application/json": {"schema": CorrectionIn.model_json_schema()}}}},
+              summary="Store a correction: the picture and what it really is (kept for fine-tuning; 403 when "
+                      "this server stores none)")
+    async def correct(request: Request):
+        when = time.monotonic() + limits.timeout_s
+        if store is None:
+            raise ApiError(403, "this server does not store corrections (start it with --store-corrections)")
+        doc = await _in_time(_read_correction(request), when, 408, "receiving the request body")
+        image = _b64(doc.image, "image")
+        if not image:
+            raise ApiError(400, "image: empty file")
+        try:
+            ident = await _in_time(asyncio.to_thread(
+                store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
+                model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels),
+                when, 503, "storing the correction")
+        except StoreError as e:  # its words name the database: they go to the server's log, not to the client
+            log.error("%s", e)
+            raise ApiError(503, "the correction could not be stored: the server's database failed; "
+                                "try again later") from None
+        return {"id": ident, "correct": doc.correct, "kind": doc.kind}
 
     @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def unknown(request: Request):

@@ -127,7 +127,7 @@ def cmd_serve(args) -> int:
                              max_batch=args.max_batch, timeout_s=args.timeout)
     serve(args.model, host=args.host, port=args.port, limits=limits,
           api_key=args.api_key or os.environ.get("DIGITREC_API_KEY") or None, cors_origins=tuple(args.cors_origin),
-          trust_unverified=args.trust_unverified)
+          trust_unverified=args.trust_unverified, store_corrections=args.store_corrections, db=args.db)
     return 0
 
 
@@ -255,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, metavar="N", help="most images per batch request (default: 64)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="time to receive a request body and predict (default: 10)")
+    p.add_argument("--store-corrections", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the corrections people send (pictures of their handwriting) for fine-tuning "
+                        "(default: on when serving on loopback, off otherwise)")
+    p.add_argument("--db", metavar="URL", help="corrections database: sqlite:///PATH or postgresql://... (default: "
+                   "$DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else ~/.local/share/digitrec/corrections.db)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a model to ONNX (fp32; --int8 adds a quantized copy) and check it",
@@ -287,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "that section's cost (default: 1000; `python benchmarks/robustness.py --n 10000` gives the "
                         "full-size table)")
     p.set_defaults(func=cmd_report)
+
+    from .corrections import add_parsers
+    add_parsers(sub, _add_model)
     return parser
 
 

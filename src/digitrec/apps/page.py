@@ -35,6 +35,13 @@ CSS = """
 .boxes .box span { position: absolute; top: -1.4em; left: 0; background: #fff; padding: 0 .2em; }
 table.files { border-collapse: collapse; margin-top: .5rem; }
 table.files td, table.files th { border-bottom: 1px solid #dee2e6; padding: .2rem .6rem; text-align: left; }
+.fix { text-align: center; margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .3rem; justify-content: center;
+       align-items: center; }
+.fix button { min-width: 2.4rem; min-height: 2.4rem; border: 1px solid #ced4da; border-radius: 6px; background: #f8f9fa; }
+.fix input { font-size: 1.1rem; padding: .3rem; width: 10rem; }
+.fix .saved { color: #2b8a3e; }
+.fix .error { color: #c92a2a; }
+.model-line { opacity: .7; font-size: .85rem; }
 """
 
 
@@ -49,6 +56,7 @@ def _pad(name: str, label: str, wide: bool = False) -> str:
 
 def _result(name: str, extra: str = "") -> str:
     return (f'<div id="{name}-result" class="result" aria-live="polite"></div>'
+            f'<div id="{name}-fix" class="fix"></div>'
             f'<ul id="{name}-top3" class="top3"></ul><div id="{name}-seen" class="seen"></div>{extra}')
 
 
@@ -70,23 +78,60 @@ def page() -> gr.Blocks:
                 gr.HTML(_pad("numberpad", "Writing pad: write a number on one line (a ZIP code, an amount)",
                              wide=True))
                 gr.HTML('<div id="number-result" class="result number" aria-live="polite"></div>'
-                        '<div id="number-boxes" class="boxes"></div>')
+                        '<div id="number-fix" class="fix"></div><div id="number-boxes" class="boxes"></div>')
+        gr.HTML('<p id="model-line" class="model-line"></p>')
     return blocks
 
 
 # Runs once in the browser. Pads keep their strokes (for undo) and post a PNG of the canvas (black ink on
 # a transparent background, which the reader takes from the alpha channel) when the pen lifts; a newer
-# request aborts an older one. Every answer is written with textContent, never as HTML.
+# request aborts an older one. Every answer is written with textContent, never as HTML. Under a reading,
+# when the server stores corrections (its health says so), "Wrong? It is a ..." sends the same picture
+# with the right answer to /api/v1/corrections.
 SCRIPT = r"""() => {
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls;
                                    if (text !== undefined) e.textContent = text; return e; };
   const pct = p => (100 * p).toFixed(1) + ' %';
+  const post = path => (fd, signal) => fetch(path, {method: 'POST', body: fd, signal, credentials: 'same-origin'})
+    .then(async r => { const j = await r.json().catch(() => ({error: 'the server sent no readable answer'}));
+                       if (!r.ok) throw new Error(j.error || ('error ' + r.status)); return j; });
+  const pictures = {};  // tab -> the picture last read there, sent again with a correction
+  let storing = false;
+  fetch('/api/v1/health', {credentials: 'same-origin'}).then(r => r.json()).then(h => {
+    storing = !!h.stores_corrections;
+    const line = document.getElementById('model-line');
+    if (line && h.model) line.textContent = 'Model in use: ' + h.model.arch + (h.model.preset ? ' (' + h.model.preset
+      + ')' : '') + (h.model.checksum ? ', ' + h.model.checksum.slice(0, 12) : '');
+  }).catch(() => {});
+  const fix = (name, read, kind) => {
+    const box = document.getElementById(name + '-fix'); box.replaceChildren();
+    if (!storing || !pictures[name]) return;
+    const picture = pictures[name];
+    const send = async correct => {
+      const fd = new FormData(); fd.append('image', picture, 'picture.png');
+      for (const [k, v] of [['correct', correct], ['read', read], ['kind', kind], ['source', 'page']]) fd.append(k, v);
+      try { await post('/api/v1/corrections')(fd);
+            box.replaceChildren(el('span', 'saved', 'Saved: it is ' + correct + '. Thank you: the next model learns from it.')); }
+      catch (err) { box.replaceChildren(el('span', 'error', 'Not saved: ' + err.message)); }
+    };
+    box.append(el('span', '', kind === 'digit' ? 'Wrong? It is a' : 'Wrong? It says'));
+    if (kind === 'digit') for (let d = 0; d < 10; d++) {
+      const b = el('button', '', String(d)); b.type = 'button'; b.setAttribute('aria-label', 'it is a ' + d);
+      b.addEventListener('click', () => send(String(d))); box.append(b); }
+    else { const input = el('input'), b = el('button', '', 'Save'); input.type = 'text'; input.maxLength = 64;
+           input.setAttribute('aria-label', 'what the number really says'); b.type = 'button';
+           const go = () => { if (input.value.trim()) send(input.value.trim()); };
+           b.addEventListener('click', go); input.addEventListener('keydown', e => { if (e.key === 'Enter') go(); });
+           box.append(input, b); }
+  };
   const show = (name, p) => {
     const out = document.getElementById(name + '-result'), top = document.getElementById(name + '-top3'),
           seen = document.getElementById(name + '-seen');
     out.replaceChildren(); if (top) top.replaceChildren(); if (seen) seen.replaceChildren();
+    document.getElementById(name + '-fix').replaceChildren();
     if (p === null) return;
     if (p.error) { out.append(el('div', 'error', p.error)); return; }
+    fix(name, p.digit === null ? '' : String(p.digit), 'digit');
     if (p.digit === null) { out.append(el('div', 'none', 'no digit found')); }
     else { out.append(el('div', p.unsure ? 'digit unsure' : 'digit', String(p.digit)),
                       el('div', 'confidence', 'confidence ' + pct(p.confidence)));
@@ -114,9 +159,9 @@ SCRIPT = r"""() => {
     const read = async () => {
       if (pending) pending.abort();
       if (!strokes.length) { onRead(null); return; }
-      const mine = pending = new AbortController(), fd = new FormData();
-      fd.append('image', await pngOf(canvas), 'drawing.png');
-      try { const j = await onRead.post(fd, mine.signal); if (mine === pending) onRead(j); }
+      const mine = pending = new AbortController(), fd = new FormData(), png = await pngOf(canvas);
+      fd.append('image', png, 'drawing.png');
+      try { const j = await onRead.post(fd, mine.signal); if (mine === pending) { pictures[onRead.tab] = png; onRead(j); } }
       catch (err) { if (err.name !== 'AbortError' && mine === pending) onRead({error: err.message}); }
     };
     canvas.addEventListener('pointerdown', e => { canvas.setPointerCapture(e.pointerId); current = [at(e)];
@@ -127,15 +172,13 @@ SCRIPT = r"""() => {
     pads[canvas.id] = {undo: () => { strokes.pop(); redraw(); read(); },
                        clear: () => { strokes.length = 0; redraw(); read(); }};
   }
-  const post = path => (fd, signal) => fetch(path, {method: 'POST', body: fd, signal, credentials: 'same-origin'})
-    .then(async r => { const j = await r.json().catch(() => ({error: 'the server sent no readable answer'}));
-                       if (!r.ok) throw new Error(j.error || ('error ' + r.status)); return j; });
-  const readDigit = Object.assign(p => show('draw', p), {post: post('/api/v1/predict?include_input=true')});
+  const readDigit = Object.assign(p => show('draw', p), {post: post('/api/v1/predict?include_input=true'), tab: 'draw'});
   const readNumber = Object.assign(n => {
     const out = document.getElementById('number-result'), boxes = document.getElementById('number-boxes');
-    out.replaceChildren(); boxes.replaceChildren();
+    out.replaceChildren(); boxes.replaceChildren(); document.getElementById('number-fix').replaceChildren();
     if (n === null) return;
     if (n.error) { out.append(el('div', 'error', n.error)); return; }
+    fix('number', n.text, 'number');
     if (!n.text) { out.append(el('div', 'none', 'no digits found')); return; }
     out.append(el('div', 'digit', n.text), el('div', 'confidence', 'confidence ' + pct(n.confidence)));
     const pad = document.getElementById('numberpad'), img = el('img', 'base-image');
@@ -146,7 +189,7 @@ SCRIPT = r"""() => {
                               width: 100 * w / pad.width + '%', height: 100 * h / pad.height + '%'});
       b.append(el('span', '', d.digit + ' ' + pct(d.confidence))); boxes.append(b);
     }
-  }, {post: post('/api/v1/read')});
+  }, {post: post('/api/v1/read'), tab: 'number'});
   async function upload(files) {
     const table = document.getElementById('upload-table'); table.replaceChildren(); show('upload', null);
     const results = [];
@@ -155,7 +198,7 @@ SCRIPT = r"""() => {
       try { results.push([f.name, await post('/api/v1/predict?include_input=true')(fd)]); }
       catch (err) { results.push([f.name, {error: err.message}]); }
     }
-    if (results.length) show('upload', results[0][1]);
+    if (results.length) { pictures.upload = files[0]; show('upload', results[0][1]); }
     if (results.length > 1) for (const [name, p] of results) {
       const tr = el('tr'); tr.append(el('td', '', name), el('td', '', p.error ? p.error
         : p.digit === null ? 'no digit' : p.digit + ' (' + pct(p.confidence) + (p.unsure ? ', not sure' : '') + ')'));

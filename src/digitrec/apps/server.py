@@ -40,6 +40,7 @@ from .engine import Engine  # noqa: E402
 from .guard import Guard  # noqa: E402
 from .limits import Limits, json_error  # noqa: E402
 from .page import CSS, SCRIPT, page  # noqa: E402
+from .store import Store, open_store  # noqa: E402
 
 __all__ = ["create_app", "serve", "HEADER_TIMEOUT_S", "MAX_CONNECTIONS"]
 
@@ -50,9 +51,10 @@ MAX_CONNECTIONS = 256     # open connections and requests in flight; past it new
 
 def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: int | None = None,
                api_key: str | None = None, cors_origins: tuple[str, ...] = (),
-               loopback_port: int | None = None) -> Guard:
+               loopback_port: int | None = None, store: Store | None = None) -> Guard:
     """Return the ASGI app: the REST API under /api/v1, the spec at /openapi.json, the page at /, all behind
-    the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins`` and ``loopback_port``)."""
+    the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins`` and ``loopback_port``); corrections sent
+    to the API go to ``store`` (None: the server stores none)."""
     limits = limits or Limits()
     engine = Engine(recognizer, limits.max_pixels, workers or os.cpu_count() or 2)
     app = FastAPI(title="digitrec", version="1", docs_url=None, redoc_url=None,  # those pages load a CDN
@@ -60,7 +62,7 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: in
                               "codes. With an API key, send 'Authorization: Bearer KEY'.")
     for exc in (Exception, InputError, RequestValidationError, HTTPException):
         app.add_exception_handler(exc, json_error)
-    app.include_router(api_router(engine, limits))
+    app.include_router(api_router(engine, limits, store))
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     app = gr.mount_gradio_app(app, page(), path="/", theme=theme, css=CSS, js=SCRIPT, footer_links=[],
                               run_history=False, max_file_size=limits.max_upload_bytes, ssr_mode=False,
@@ -115,8 +117,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits | None = None,
-          api_key: str | None = None, cors_origins: tuple[str, ...] = (), trust_unverified: bool = False) -> None:
-    """Load the model and serve the page and the API until interrupted."""
+          api_key: str | None = None, cors_origins: tuple[str, ...] = (), trust_unverified: bool = False,
+          store_corrections: bool | None = None, db: str | None = None) -> None:
+    """Load the model and serve the page and the API until interrupted; corrections are stored (in ``db``,
+    default ``store.default_url()``) when ``store_corrections``, by default only when serving on loopback."""
     import torch
     import uvicorn
 
@@ -131,13 +135,16 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
               file=sys.stderr, flush=True)
     # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
     torch.set_num_threads(1)
+    store = open_store(db) if (loopback if store_corrections is None else store_corrections) else None
     app = create_app(load(model, trust_unverified=trust_unverified), limits or Limits.from_env(), api_key=api_key,
-                     cors_origins=cors_origins, loopback_port=port if loopback else None)
+                     cors_origins=cors_origins, loopback_port=port if loopback else None, store=store)
     try:  # bound here, so that a busy port is a one-line error rather than uvicorn's log and exit
         sock = socket.create_server((host, port))
     except (OSError, OverflowError) as e:
         raise InputError(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
     print(f"digitrec: serving http://{host}:{port}/ (REST API /api/v1, spec /openapi.json); Ctrl-C stops",
+          flush=True)
+    print(f"digitrec: corrections are stored in {store.where}" if store else "digitrec: corrections are not stored",
           flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, http=_HeaderTimeout,
                             timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS,

@@ -22,8 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import InputError
 from ..imaging.decode import read_picture
+from ..imaging.ink import dark_ink
 
-__all__ = ["Store", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION", "KINDS"]
+__all__ = ["Store", "StoreError", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION", "KINDS"]
 
 SCHEMA_VERSION = 1
 KINDS = ("digit", "number")
@@ -38,7 +39,7 @@ _corrections = Table(
     Column("image_png", LargeBinary, nullable=False),
     Column("read", String(MAX_VALUE), nullable=False),    # what the model read ('' for nothing)
     Column("correct", String(MAX_VALUE), nullable=False),  # what the person says it is
-    Column("model_checksum", String(64)),                 # the weights that read it
+    Column("model_checksum", String(80)),                 # the weights that read it: "sha256:<hex>"
     Column("source", String(64), nullable=False),         # 'page', 'api', 'review', 'import:<file>'
     Column("writer", String(64)),                         # who wrote it, where known: held out together
 )
@@ -89,11 +90,12 @@ def _shown(url: str) -> str:
     return (head.rsplit(":", 1)[0] + ":***@" + tail) if sep and head.count(":") > 1 else url
 
 
-def picture_png(image) -> bytes:
+def picture_png(image, limit: int | None = None) -> bytes:
     """``image`` (path, bytes, PIL image or array) as the grey PNG a correction keeps: dark ink on light paper,
-    at most about a megapixel; ``InputError`` if it is not a picture."""
-    picture, is_ink, _ = read_picture(image)
-    grey = 1 - picture if is_ink else picture  # a transparent canvas's ink becomes black on white
+    at most about a megapixel; ``InputError`` if it is not a picture (or over ``limit`` pixels)."""
+    picture, is_ink, _ = read_picture(image, limit=limit)
+    # a transparent canvas's ink, and light ink on a dark board, become dark ink on light paper
+    grey = 1 - picture if is_ink or not dark_ink(picture[None])[0] else picture
     buf = io.BytesIO()
     Image.fromarray((np.clip(grey, 0, 1) * 255).round().astype(np.uint8), "L").save(buf, "PNG", optimize=True)
     return buf.getvalue()
@@ -109,14 +111,19 @@ def _why(e: Exception) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
+class StoreError(InputError):
+    """The database failed (server gone, disk full, locked): one line naming it, for the CLI and the server's
+    log; the server tells its clients less (no server paths)."""
+
+
 def _db_errors(method):
-    """A database failure (server gone, disk full, locked) as a one-line ``InputError`` naming the database."""
+    """A database failure as a one-line ``StoreError`` naming the database."""
     @functools.wraps(method)
     def wrapped(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except SQLAlchemyError as e:
-            raise InputError(f"corrections database {_shown(self.url)}: {_why(e)}") from None
+            raise StoreError(f"corrections database {_shown(self.url)}: {_why(e)}") from None
     return wrapped
 
 
@@ -135,14 +142,14 @@ class Store:
                 if version is None:
                     c.execute(insert(_schema).values(version=SCHEMA_VERSION))
         except (SQLAlchemyError, OSError) as e:
-            raise InputError(f"cannot open the corrections database {_shown(url)}: {_why(e)}") from None
+            raise StoreError(f"cannot open the corrections database {_shown(url)}: {_why(e)}") from None
         if version is not None and version > SCHEMA_VERSION:
             raise InputError(f"the corrections database {_shown(url)} has schema {version}, newer than this "
                              f"digitrec's {SCHEMA_VERSION}: upgrade digitrec")
 
     @_db_errors
     def add(self, image, correct: str, read: str = "", kind: str = "digit", source: str = "api",
-            model_checksum: str | None = None, writer: str | None = None) -> int:
+            model_checksum: str | None = None, writer: str | None = None, limit: int | None = None) -> int:
         """Store one correction (``image`` as ``picture_png`` takes it); return its id."""
         correct, read = str(correct).strip(), str(read or "").strip()
         if kind not in KINDS:
@@ -153,7 +160,7 @@ class Store:
             raise InputError("a number's correction must not be empty")
         if len(correct) > MAX_VALUE or len(read) > MAX_VALUE:
             raise InputError(f"a reading or correction is at most {MAX_VALUE} characters")
-        row = {"created_at": _utc(datetime.now(timezone.utc)), "kind": kind, "image_png": picture_png(image), "read": read,
+        row = {"created_at": _utc(datetime.now(timezone.utc)), "kind": kind, "image_png": picture_png(image, limit), "read": read,
                "correct": correct, "model_checksum": model_checksum, "source": source[:64],
                "writer": writer[:64] if writer else None}
         with self._db.begin() as c:
@@ -196,6 +203,11 @@ class Store:
                 "per_digit": {str(d): sum(right == str(d) for _, right in digits) for d in range(10)},
                 "confusions": [{"read": a or None, "correct": b, "count": n}
                                for (a, b), n in sorted(confusions.items(), key=lambda kv: -kv[1])[:10]]}
+
+    @property
+    def where(self) -> str:
+        """The database's URL without its password, for messages."""
+        return _shown(self.url)
 
     def close(self) -> None:
         self._db.dispose()
