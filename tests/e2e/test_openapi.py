@@ -18,7 +18,7 @@ def operations(server):
 
 
 OPERATIONS = ["POST /api/v1/predict", "POST /api/v1/predict/batch", "POST /api/v1/read", "GET /api/v1/health",
-              "POST /api/v1/corrections"]
+              "POST /api/v1/corrections", "GET /api/v1/review", "POST /api/v1/review/{ident}"]
 
 
 def test_the_spec_lists_every_operation(operations):

@@ -127,7 +127,8 @@ def cmd_serve(args) -> int:
                              max_batch=args.max_batch, timeout_s=args.timeout)
     serve(args.model, host=args.host, port=args.port, limits=limits,
           api_key=args.api_key or os.environ.get("DIGITREC_API_KEY") or None, cors_origins=tuple(args.cors_origin),
-          trust_unverified=args.trust_unverified, store_corrections=args.store_corrections, db=args.db)
+          trust_unverified=args.trust_unverified, store_corrections=args.store_corrections, db=args.db,
+          review=args.review)
     return 0
 
 
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: on when serving on loopback, off otherwise)")
     p.add_argument("--db", metavar="URL", help="corrections database: sqlite:///PATH or postgresql://... (default: "
                    "$DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else ~/.local/share/digitrec/corrections.db)")
+    p.add_argument("--review", metavar="RESULTS", help="also serve /review: the fields digitrec bulk left unsure in "
+                   "RESULTS (.csv or .jsonl), checked by a person and written back into it")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a model to ONNX (fp32; --int8 adds a quantized copy) and check it",
@@ -293,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "full-size table)")
     p.set_defaults(func=cmd_report)
 
-    from .corrections import add_parsers
-    add_parsers(sub, _add_model)
+    from . import bulk_command, corrections
+    bulk_command.add_parser(sub, _add_model)
+    corrections.add_parsers(sub, _add_model)
     return parser
 
 

@@ -26,7 +26,7 @@ __all__ = ["Guard", "PAGE_PREFIXES", "COOKIE"]
 
 # what the Gradio page loads, and nothing else of Gradio's
 PAGE_PREFIXES = ("/assets/", "/static/")
-PAGE_PATHS = ("/", "/theme.css", "/favicon.ico")
+PAGE_PATHS = ("/", "/theme.css", "/favicon.ico", "/review")
 API_PREFIX = "/api/"
 SPEC = "/openapi.json"
 OPEN_WITHOUT_KEY = ("/api/v1/health",)  # load balancers' probes carry no key

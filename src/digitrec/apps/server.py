@@ -30,6 +30,7 @@ if "GRADIO_TEMP_DIR" not in os.environ:
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import HTMLResponse  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: E402
 
@@ -40,6 +41,7 @@ from .engine import Engine  # noqa: E402
 from .guard import Guard  # noqa: E402
 from .limits import Limits, json_error  # noqa: E402
 from .page import CSS, SCRIPT, page  # noqa: E402
+from .review import REVIEW_PAGE, ReviewQueue, review_router  # noqa: E402
 from .store import Store, open_store  # noqa: E402
 
 __all__ = ["create_app", "serve", "HEADER_TIMEOUT_S", "MAX_CONNECTIONS"]
@@ -51,10 +53,11 @@ MAX_CONNECTIONS = 256     # open connections and requests in flight; past it new
 
 def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: int | None = None,
                api_key: str | None = None, cors_origins: tuple[str, ...] = (),
-               loopback_port: int | None = None, store: Store | None = None) -> Guard:
+               loopback_port: int | None = None, store: Store | None = None,
+               review: ReviewQueue | None = None) -> Guard:
     """Return the ASGI app: the REST API under /api/v1, the spec at /openapi.json, the page at /, all behind
     the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins`` and ``loopback_port``); corrections sent
-    to the API go to ``store`` (None: the server stores none)."""
+    to the API go to ``store`` (None: the server stores none); ``review``: the queue served at /review."""
     limits = limits or Limits()
     engine = Engine(recognizer, limits.max_pixels, workers or os.cpu_count() or 2)
     app = FastAPI(title="digitrec", version="1", docs_url=None, redoc_url=None,  # those pages load a CDN
@@ -62,7 +65,9 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: in
                               "codes. With an API key, send 'Authorization: Bearer KEY'.")
     for exc in (Exception, InputError, RequestValidationError, HTTPException):
         app.add_exception_handler(exc, json_error)
+    app.include_router(review_router(review))  # before the API's catch-all answer to unknown /api/v1 paths
     app.include_router(api_router(engine, limits, store))
+    app.add_api_route("/review", lambda: HTMLResponse(REVIEW_PAGE), include_in_schema=False)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     app = gr.mount_gradio_app(app, page(), path="/", theme=theme, css=CSS, js=SCRIPT, footer_links=[],
                               run_history=False, max_file_size=limits.max_upload_bytes, ssr_mode=False,
@@ -118,9 +123,10 @@ def _is_loopback(host: str) -> bool:
 
 def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits | None = None,
           api_key: str | None = None, cors_origins: tuple[str, ...] = (), trust_unverified: bool = False,
-          store_corrections: bool | None = None, db: str | None = None) -> None:
+          store_corrections: bool | None = None, db: str | None = None, review: str | None = None) -> None:
     """Load the model and serve the page and the API until interrupted; corrections are stored (in ``db``,
-    default ``store.default_url()``) when ``store_corrections``, by default only when serving on loopback."""
+    default ``store.default_url()``) when ``store_corrections``, by default only when serving on loopback;
+    ``review``: a bulk run's results file, whose unsure fields are checked at /review."""
     import torch
     import uvicorn
 
@@ -136,8 +142,10 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
     torch.set_num_threads(1)
     store = open_store(db) if (loopback if store_corrections is None else store_corrections) else None
-    app = create_app(load(model, trust_unverified=trust_unverified), limits or Limits.from_env(), api_key=api_key,
-                     cors_origins=cors_origins, loopback_port=port if loopback else None, store=store)
+    recognizer = load(model, trust_unverified=trust_unverified)
+    queue = ReviewQueue(review, store, recognizer.checkpoint.checksum) if review else None
+    app = create_app(recognizer, limits or Limits.from_env(), api_key=api_key, cors_origins=cors_origins,
+                     loopback_port=port if loopback else None, store=store, review=queue)
     try:  # bound here, so that a busy port is a one-line error rather than uvicorn's log and exit
         sock = socket.create_server((host, port))
     except (OSError, OverflowError) as e:
@@ -146,6 +154,9 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
           flush=True)
     print(f"digitrec: corrections are stored in {store.where}" if store else "digitrec: corrections are not stored",
           flush=True)
+    if queue:
+        print(f"digitrec: {sum(i['reviewed'] is None for i in queue.items)} fields to check at "
+              f"http://{host}:{port}/review", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, http=_HeaderTimeout,
                             timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS,
                             timeout_graceful_shutdown=5)

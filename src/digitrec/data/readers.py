@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import ImageTooLarge, InputError
 
-__all__ = ["read_idx", "load_idx_dir", "read_kaggle_csv", "Page", "read_pages", "PAGE_SUFFIXES"]
+__all__ = ["read_idx", "load_idx_dir", "read_kaggle_csv", "Page", "read_pages", "page_files", "file_pages",
+           "PAGE_SUFFIXES"]
 
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -133,26 +134,35 @@ def read_pages(paths: Iterable[str | os.PathLike], dpi: float = 200, limit: int 
     if limit is None:
         from ..imaging.decode import max_pixels  # the one pixel limit of the project
         limit = max_pixels()
-    for path in paths:
-        path = Path(path)
+    for name in page_files(paths):
+        yield from file_pages(name, Path(name), dpi, limit)
+
+
+def page_files(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The files ``read_pages`` reads for ``paths``, in its order (folders expanded), named as it names them."""
+    out = []
+    for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
-            for p in files:
-                yield from _file_pages(str(p), p, dpi, limit)
+            out += [str(p) for p in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)]
         else:
-            yield from _file_pages(str(path), path, dpi, limit)
+            out.append(str(path))
+    return out
 
 
-def _file_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator[Page]:
-    """The pages of one file (a path, or a zip member's bytes), named ``name``."""
+def file_pages(name: str, src: Path | bytes, dpi: float = 200, limit: int | None = None,
+               in_archive: bool = False) -> Iterator[Page]:
+    """The pages of one file, a path or its bytes, named ``name``, as ``read_pages`` gives them."""
+    if limit is None:
+        from ..imaging.decode import max_pixels
+        limit = max_pixels()
     suffix = Path(name).suffix.lower()
     try:
         if isinstance(src, Path) and not src.exists():
             raise InputError(f"{name}: no such file")
         if suffix == ".zip":
-            if not isinstance(src, Path):
+            if in_archive:
                 raise InputError(f"{name}: an archive inside an archive is not read")
-            yield from _zip_pages(name, src, dpi, limit)
+            yield from _zip_pages(name, src if isinstance(src, Path) else io.BytesIO(src), dpi, limit)
         elif suffix == ".pdf":
             yield from _pdf_pages(name, src, dpi, limit)
         else:
@@ -163,7 +173,7 @@ def _file_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterato
         yield Page(name, 0, error=f"{name}: cannot read ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
 
 
-def _zip_pages(name: str, path: Path, dpi: float, limit: int) -> Iterator[Page]:
+def _zip_pages(name: str, path: Path | io.BytesIO, dpi: float, limit: int) -> Iterator[Page]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -182,7 +192,7 @@ def _zip_pages(name: str, path: Path, dpi: float, limit: int) -> Iterator[Page]:
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
                 yield Page(member, 0, error=f"{member}: cannot unpack ({str(e)[:120]})")
                 continue
-            yield from _file_pages(member, data, dpi, limit)
+            yield from file_pages(member, data, dpi, limit, in_archive=True)
 
 
 def _too_large(name: str, width: int, height: int, limit: int) -> ImageTooLarge:

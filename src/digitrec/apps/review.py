@@ -1,0 +1,216 @@
+"""The review queue: the fields a bulk run left unsure, checked by a person at ``/review``.
+
+``digitrec review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
+The page shows one field at a time, its picture, the reading and the likeliest alternatives; the person
+confirms or types the right value with the keyboard. Each answer is written back into the results file
+(the value, and the field no longer unsure), recorded in the review file (so a restarted review goes on
+where it stopped) and stored as a correction for fine-tuning, where the server stores them.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import threading
+from pathlib import Path
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ..errors import InputError
+from .limits import ApiError, ErrorOut
+from .store import Store, StoreError
+
+__all__ = ["ReviewQueue", "review_router", "REVIEW_PAGE"]
+
+MAX_VALUE = 64                  # characters of a reviewed value, as the store keeps
+
+
+class ItemOut(BaseModel):
+    id: int = Field(description="the item's number in this review")
+    file: str
+    page: int
+    field: str
+    value: str = Field(description="what was read ('' for nothing)")
+    alternatives: list[str] = Field(description="other likely values, likeliest first")
+    problem: str | None = Field(None, description="why the value fails the template's checks, if it does")
+    picture: str | None = Field(None, description="the field as a PNG data: URL")
+    reviewed: str | None = Field(None, description="the value a person gave, once reviewed")
+
+
+class ReviewIn(BaseModel):
+    value: str = Field(max_length=MAX_VALUE, description="the right value: the reading confirmed, or corrected "
+                                                          "('' for an empty field)", examples=["90210"])
+
+
+class ReviewQueue:
+    """The unsure fields of one results file (CSV or JSONL) and its review file, with the answers so far."""
+
+    def __init__(self, results: str | os.PathLike, store: Store | None = None, model_checksum: str | None = None):
+        from ..inference.bulk import review_path
+
+        self.results, self.review = Path(results), review_path(results)
+        self.store, self.model_checksum = store, model_checksum
+        self._lock = threading.Lock()
+        if not self.results.is_file():
+            raise InputError(f"{self.results}: no such results file (digitrec bulk writes one)")
+        if not self.review.is_file():
+            raise InputError(f"{self.review}: no review file beside the results (digitrec bulk writes it)")
+        self.items: list[dict] = []
+        answers: dict[tuple, str] = {}
+        try:
+            with open(self.review, encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    key = (item["file"], int(item["page"]), item["field"])
+                    if "reviewed" in item:
+                        answers[key] = item["reviewed"]
+                    else:
+                        self.items.append(item)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{self.review}: not a review file ({e})") from None
+        for item in self.items:
+            item["reviewed"] = answers.get((item["file"], int(item["page"]), item["field"]))
+
+    def listed(self) -> list[dict]:
+        """Every item, numbered, with its picture as a data: URL."""
+        return [{**{k: item.get(k) for k in ("file", "page", "field", "value", "problem", "reviewed")},
+                 "id": i, "alternatives": item.get("alternatives") or [],
+                 "picture": "data:image/png;base64," + item["picture"] if item.get("picture") else None}
+                for i, item in enumerate(self.items)]
+
+    def answer(self, ident: int, value: str) -> dict:
+        """Record ``value`` for item ``ident``: in the results file, the review file and the store."""
+        value = value.strip()
+        if value and not all(c.isdigit() or c in ".,-/" for c in value):
+            raise ApiError(400, f"value: digits (and . , - /) only, not {value!r}")
+        if not 0 <= ident < len(self.items):
+            raise ApiError(404, f"no review item {ident}")
+        item = self.items[ident]
+        with self._lock:
+            self._rewrite(item, value)
+            with open(self.review, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"file": item["file"], "page": item["page"], "field": item["field"],
+                                    "reviewed": value}) + "\n")
+            item["reviewed"] = value
+        if self.store is not None and item.get("picture") and value:
+            kind = "digit" if len(value) == 1 and len(item["value"]) <= 1 else "number"
+            try:
+                self.store.add(base64.b64decode(item["picture"]), value, read=item["value"], kind=kind,
+                               source="review", model_checksum=self.model_checksum)
+            except StoreError as e:  # the answer is in the results; only the copy for fine-tuning is lost
+                from .limits import log
+                log.error("%s", e)
+        return self.listed()[ident]
+
+    def _rewrite(self, item: dict, value: str) -> None:
+        """The results file with the item's field set to ``value`` and no longer unsure, replaced whole."""
+        is_csv = self.results.suffix.lower() == ".csv"
+        with open(self.results, newline="", encoding="utf-8") as f:
+            if is_csv:
+                reader = csv.DictReader(f)
+                cols, rows = reader.fieldnames, list(reader)
+            else:
+                rows = [json.loads(line) for line in f if line.strip()]
+        name = item["field"]
+        for row in rows:
+            if row["file"] == item["file"] and str(row["page"]) == str(item["page"]):
+                row[name] = value
+                row[f"{name}_unsure"] = "False" if is_csv else False
+        tmp = self.results.with_name(self.results.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            if is_csv:
+                writer = csv.DictWriter(f, cols)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(tmp, self.results)
+
+
+def review_router(queue: ReviewQueue | None) -> APIRouter:
+    """``/api/v1/review``: the queue's items and their answers; 404 on a server that has no queue."""
+    api = APIRouter(prefix="/api/v1/review")
+    errors = {code: {"model": ErrorOut} for code in (400, 404, 422)}
+
+    def _queue() -> ReviewQueue:
+        if queue is None:
+            raise ApiError(404, "this server has no review queue: start one with digitrec review RESULTS.csv")
+        return queue
+
+    @api.get("", response_model=list[ItemOut], responses={404: errors[404]},
+             summary="The fields a bulk run left unsure, and the answers so far")
+    async def items():
+        return _queue().listed()
+
+    @api.post("/{ident}", response_model=ItemOut, responses=errors,
+              summary="Answer one item: the reading confirmed, or the right value")
+    async def answer(ident: int, body: ReviewIn):
+        return _queue().answer(ident, body.value)
+
+    return api
+
+
+# One plain page, no Gradio: the queue from the API, one field at a time; Enter saves what the box holds,
+# Alt+1..3 takes an alternative. Every value is written with textContent, never as HTML.
+REVIEW_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>digitrec review</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 44rem; margin: 2rem auto; padding: 0 1rem; }
+#picture { max-width: 100%; min-height: 4rem; border: 1px solid #ced4da; image-rendering: auto; }
+#value { font-size: 2rem; width: 14rem; padding: .2rem .4rem; letter-spacing: .05em; }
+.alts button, #save { font-size: 1.1rem; margin: .3rem .3rem 0 0; padding: .3rem .8rem; }
+.where, .left { opacity: .75; } .problem { color: #c92a2a; }
+</style></head><body>
+<h1>Review</h1>
+<p class="left" id="left" aria-live="polite"></p>
+<div id="item" hidden>
+  <p class="where" id="where"></p>
+  <img id="picture" alt="the field as scanned">
+  <p>Read: <strong id="read"></strong> <span class="problem" id="problem"></span></p>
+  <label for="value">Right value (Enter saves; Alt+1, Alt+2, Alt+3 take an alternative)</label><br>
+  <input id="value" autocomplete="off" inputmode="decimal" maxlength="64">
+  <button id="save" type="button">Save</button>
+  <div class="alts" id="alts"></div>
+</div>
+<script>
+(() => {
+  let items = [], current = null;
+  const $ = id => document.getElementById(id);
+  const next = () => {
+    const open = items.filter(i => i.reviewed === null);
+    $('left').textContent = open.length ? open.length + ' of ' + items.length + ' fields left to check'
+                                        : 'All ' + items.length + ' fields are checked. The results file is updated.';
+    current = open[0] || null; $('item').hidden = !current; if (!current) return;
+    $('where').textContent = current.file + ', page ' + current.page + ', field ' + current.field;
+    $('picture').src = current.picture || ''; $('read').textContent = current.value || '(nothing)';
+    $('problem').textContent = current.problem ? '(' + current.problem + ')' : '';
+    $('value').value = current.value; $('alts').replaceChildren();
+    current.alternatives.forEach((a, k) => { const b = document.createElement('button'); b.type = 'button';
+      b.textContent = (k + 1) + ': ' + a; b.addEventListener('click', () => { $('value').value = a; $('value').focus(); });
+      $('alts').append(b); });
+    $('value').focus(); $('value').select();
+  };
+  const save = async () => {
+    if (!current) return;
+    const r = await fetch('/api/v1/review/' + current.id, {method: 'POST', credentials: 'same-origin',
+      headers: {'content-type': 'application/json'}, body: JSON.stringify({value: $('value').value})});
+    const j = await r.json().catch(() => ({error: 'the server sent no readable answer'}));
+    if (!r.ok) { $('left').textContent = 'Not saved: ' + (j.error || r.status); return; }
+    items[current.id] = j; next();
+  };
+  $('save').addEventListener('click', save);
+  $('value').addEventListener('keydown', e => {
+    if (e.key === 'Enter') { e.preventDefault(); save(); }
+    if (e.altKey && '123'.includes(e.key) && current && current.alternatives[+e.key - 1] !== undefined) {
+      e.preventDefault(); $('value').value = current.alternatives[+e.key - 1]; }
+  });
+  fetch('/api/v1/review', {credentials: 'same-origin'}).then(async r => {
+    const j = await r.json(); if (!r.ok) throw new Error(j.error); items = j; next(); })
+    .catch(e => { $('left').textContent = 'No review queue: ' + (e.message || 'the server did not answer'); });
+})();
+</script></body></html>
+"""

@@ -1,0 +1,62 @@
+"""Form templates: what a template file may say (and the one-line error when it says it wrong), checks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from digitrec.data.form_pages import FORM_TEMPLATE, luhn_digit
+from digitrec.errors import InputError
+from digitrec.inference.forms import load_template, luhn_valid
+
+
+def _with(**change):
+    t = json.loads(json.dumps(FORM_TEMPLATE))
+    t["fields"][0].update(change)
+    return t
+
+
+def test_a_template_file_is_read_with_its_fields_in_order(tmp_path):
+    (tmp_path / "t.json").write_text(json.dumps(FORM_TEMPLATE))
+    t = load_template(tmp_path / "t.json")
+    assert [f.name for f in t.fields] == ["zip", "amount", "date", "account", "code_a", "code_b"]
+    assert t.fields[3].cells == 8 and t.fields[3].luhn and t.fields[0].length == (5, 5)
+    assert t.marks.shape == (4, 2) and t.mark_side == 5
+
+
+@pytest.mark.parametrize("template, words", [
+    (_with(kind="letters"), "kind must be"),
+    (_with(box=[150, 90, 20, 20]), "not inside the 160 x 100 page"),
+    (_with(box=[1, 2, 3]), "'box' must be 4 numbers"),
+    (_with(name=""), "needs a 'name'"),
+    (_with(name="amount"), "unique"),
+    (_with(validate={"regex": "("}), "does not compile"),
+    (_with(validate={"length": "five"}), "length must be"),
+    (_with(validate={"colour": "red"}), "takes length, regex and luhn"),
+    ({"page": [10, 10], "fields": []}, "non-empty list"),
+    ({"page": [0, 10], "fields": [{"name": "a", "kind": "digit", "box": [0, 0, 1, 1]}]}, "positive"),
+    ([1, 2], "JSON object"),
+])
+def test_a_wrong_template_is_one_line_naming_the_problem(template, words):
+    with pytest.raises(InputError, match=words) as e:
+        load_template(template)
+    assert "\n" not in str(e.value)
+
+
+def test_a_template_that_is_not_json_names_the_file(tmp_path):
+    (tmp_path / "t.json").write_text("{page: oops")
+    with pytest.raises(InputError, match="t.json: not a JSON template"):
+        load_template(tmp_path / "t.json")
+
+
+def test_field_checks_say_what_is_wrong():
+    t = load_template(FORM_TEMPLATE)
+    zip_code, account = t.fields[0], t.fields[3]
+    assert zip_code.check("90210") is None and zip_code.check("9021") == "4 digits, not 5"
+    good = "1234567" + str(luhn_digit("1234567"))
+    assert account.check(good) is None
+    assert account.check(good[:-1] + str((int(good[-1]) + 1) % 10)) == "fails the Luhn check"
+
+
+def test_luhn_accepts_known_numbers_and_refuses_a_changed_digit():
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710") and not luhn_valid("")
