@@ -10,9 +10,7 @@ person should check go to a review file beside the output (``review_path``), wit
 """
 from __future__ import annotations
 
-import base64
 import csv
-import io
 import json
 import os
 import time
@@ -23,15 +21,14 @@ from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from ..data.readers import Page, read_pages
 from ..errors import InputError
-from .forms import Template, alternatives, read_form, read_whole
+from .forms import Template
+from .rows import columns, read_page
 
-__all__ = ["bulk", "BulkSummary", "columns", "read_page", "review_path", "FORMATS"]
+__all__ = ["bulk", "BulkSummary", "review_path", "read_rows", "FORMATS"]
 
 FORMATS = (".csv", ".jsonl")
 AHEAD = 4                       # pages queued per worker: enough to keep it busy, few in memory
@@ -54,43 +51,6 @@ def review_path(out: str | os.PathLike) -> Path:
     """The review file beside results ``out``: ``results.csv`` -> ``results.review.jsonl``."""
     out = Path(out)
     return out.with_name(out.stem + ".review.jsonl")
-
-
-def field_names(template: Template | None) -> list[str]:
-    return [f.name for f in template.fields] if template else ["value"]
-
-
-def columns(template: Template | None) -> list[str]:
-    """The output's columns: file, page, then value, confidence and unsure per field, then error."""
-    per_field = [c for n in field_names(template) for c in (n, f"{n}_confidence", f"{n}_unsure")]
-    return ["file", "page", *per_field, "error"]
-
-
-def _png_b64(grey: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(grey, np.uint8)).save(buf, "PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def read_page(recognizer, page: Page, template: Template | None, kind: str = "digit") -> tuple[dict, list[dict]]:
-    """One page's row (``columns``' keys) and its review items (one per unsure field)."""
-    row = {"file": page.file, "page": page.page}
-    if page.error is not None:
-        return {**row, "error": page.error}, []
-    try:
-        fields = read_form(recognizer, page.image, template).fields if template else \
-            [read_whole(recognizer, page.image, kind)]
-    except InputError as e:
-        return {**row, "error": f"{page.file} page {page.page}: {e}"}, []
-    review = []
-    for f in fields:
-        row.update({f.name: f.value, f"{f.name}_confidence": round(float(f.confidence), 4),
-                    f"{f.name}_unsure": bool(f.unsure)})
-        if f.unsure:
-            review.append({"file": page.file, "page": page.page, "field": f.name, "value": f.value,
-                           "alternatives": alternatives(f), "problem": f.problem,
-                           "picture": _png_b64(f.picture) if f.picture is not None else None})
-    return row, review
 
 
 class _Output:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.readers import Page, file_pages, page_files
 from ..errors import InputError
+from .rows import read_page
 
 __all__ = ["ray_rows"]
 
@@ -60,8 +61,6 @@ class _Reader:
         self.recognizer, self.template, self.kind = load(model), template, kind
 
     def __call__(self, batch: dict) -> dict:
-        from .bulk import read_page
-
         rows, reviews = [], []
         for i in range(len(batch["file"])):
             if batch["skip"][i]:
