@@ -21,8 +21,6 @@ import asyncio
 import io
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -32,6 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from _machine import header
+from _server import start_server
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,24 +159,6 @@ def _cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_server(model: str | None) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "digitrec.apps.cli", "serve", "--port", str(port)] + (["--model", model] if model else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/health", timeout=2).read()
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    sys.exit(f"serve_load: the server did not start ({' '.join(cmd)})")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", help="drive this running server instead of starting one (loopback only)")
@@ -194,7 +175,7 @@ def main() -> None:
     proc = None
     url = args.url
     if url is None:
-        proc, url = _start_server(args.model)
+        proc, url = start_server(args.model)
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("serve_load: only loopback servers may be load-tested")

@@ -17,6 +17,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from ..errors import InputError
 from .engine import Engine
 from .limits import ApiError, ErrorOut, Limits, log
 from .store import Store, StoreError
@@ -41,6 +42,18 @@ class PredictionOut(BaseModel):
     top3: list[TopDigit] = Field(description="the three most likely digits, most likely first")
     input: str | None = Field(None, description="with ?include_input=true: the 28x28 image the model read, "
                                                 "as a PNG data: URL")
+
+
+class BatchItemOut(BaseModel):
+    """One image of a batch: its name and either its reading (the fields of a single prediction) or its error."""
+    file: str = Field(description="the uploaded file's name, or images[i] for JSON", examples=["scan-04.png"])
+    error: str | None = Field(None, description="why this image could not be read (the others still are)")
+    digit: int | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+    unsure: bool | None = None
+    probabilities: list[float] | None = Field(None, min_length=10, max_length=10)
+    top3: list[TopDigit] | None = None
+    input: str | None = None
 
 
 class DigitOut(BaseModel):
@@ -104,7 +117,10 @@ class ImageIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    images: list[str] = Field(description="image files in base64 (or data: URLs), read in order")
+    # maxItems documents the default limit only: a server's own (--max-batch) is checked in the handler, 413
+    images: list[str] = Field(json_schema_extra={"minItems": 1, "maxItems": Limits.max_batch},
+                              description="image files in base64 (or data: URLs), read in order; at most the "
+                                          "server's batch limit (see /api/v1/health)")
 
 
 _FILE = {"type": "string", "format": "binary"}
@@ -134,8 +150,9 @@ def _b64(text: str, name: str) -> bytes:
         raise ApiError(400, f"{name}: not valid base64") from None
 
 
-async def _read_images(request: Request, many: bool, max_count: int) -> list[bytes]:
-    """Return the uploaded images: multipart files or base64 JSON, under 'images' if ``many`` else 'image'."""
+async def _read_images(request: Request, many: bool, max_count: int, names: list | None = None) -> list[bytes]:
+    """Return the uploaded images: multipart files or base64 JSON, under 'images' if ``many`` else 'image';
+    each one's name (a file's name, else images[i]) goes into ``names``."""
     ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     field = "images" if many else "image"
     if ctype == "multipart/form-data":
@@ -145,6 +162,8 @@ async def _read_images(request: Request, many: bool, max_count: int) -> list[byt
                 if not parts or any(isinstance(p, str) for p in parts):
                     raise ApiError(400, f"multipart body needs a file field named {field!r}")
                 images = [await p.read() for p in parts]
+                if names is not None:
+                    names += [(p.filename or f"images[{i}]")[:200] for i, p in enumerate(parts)]
         except HTTPException as e:
             if "Too many files" not in str(e.detail):
                 raise ApiError(400, f"malformed multipart body: {e.detail}") from None
@@ -164,6 +183,8 @@ async def _read_images(request: Request, many: bool, max_count: int) -> list[byt
         if len(texts) > max_count:
             raise ApiError(413, f"{len(texts)} images in one request; the limit is {max_count}")
         images = [_b64(t, f"images[{i}]" if many else "image") for i, t in enumerate(texts)]
+        if names is not None:
+            names += [f"images[{i}]" for i in range(len(texts))]
     elif not ctype and request.headers.get("content-length", "0") == "0":
         raise ApiError(400, "empty request body")
     else:
@@ -195,16 +216,28 @@ def _png_url(x28: np.ndarray | None) -> str | None:
 
 async def _predict_uploads(request: Request, engine: Engine, limits: Limits, many: bool,
                            include_input: bool) -> list[dict]:
+    """The readings of the request's images; in a batch each is named, and a bad one is an item with its
+    error rather than a failed request."""
     when = time.monotonic() + limits.timeout_s
-    images = await _in_time(_read_images(request, many, limits.max_batch if many else 1), when, 408,
+    names: list[str] = []
+    images = await _in_time(_read_images(request, many, limits.max_batch if many else 1, names), when, 408,
                             "receiving the request body")
-    prefixes = [f"images[{i}]: " for i in range(len(images))] if many else [""]
-    x28 = await _in_time(engine.preprocess(images, prefixes, when), when, 503, "reading the image")
-    preds = await _in_time(engine.predict(x28), when, 503, "the prediction")
-    out = [p.to_dict() for p in preds]
-    if include_input:
-        for d, a in zip(out, x28):
+    prefixes = [f"{n}: " for n in names] if many else [""]
+    x28 = await _in_time(engine.preprocess(images, prefixes, when, each=many), when, 503, "reading the image")
+    good = [a for a in x28 if not isinstance(a, InputError)]
+    preds = iter(await _in_time(engine.predict(good), when, 503, "the prediction"))
+    out = []
+    for a in x28:
+        if isinstance(a, InputError):
+            out.append({"error": str(a)})
+            continue
+        d = next(preds).to_dict()
+        if include_input:
             d["input"] = _png_url(a)
+        out.append(d)
+    if many:
+        for d, name in zip(out, names):
+            d["file"] = name
     return out
 
 
@@ -248,10 +281,11 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
     async def predict(request: Request, include_input: bool = _INCLUDE_INPUT):
         return (await _predict_uploads(request, engine, limits, False, include_input))[0]
 
-    @api.post("/predict/batch", response_model=list[PredictionOut], response_model_exclude_unset=True,
+    @api.post("/predict/batch", response_model=list[BatchItemOut], response_model_exclude_unset=True,
               responses=ERRORS,
               openapi_extra=_body_doc("images", True, BatchIn),
-              summary=f"Read one digit per image, in order (up to the batch limit, default {Limits.max_batch})")
+              summary=f"Read one digit per image, in order (up to the batch limit, default {Limits.max_batch}); "
+                      "each item is named, and an image that cannot be read is an item with its error")
     async def predict_batch(request: Request, include_input: bool = _INCLUDE_INPUT):
         return await _predict_uploads(request, engine, limits, True, include_input)
 

@@ -7,7 +7,6 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 from PIL import Image
 
 from .. import deadline
@@ -63,8 +62,9 @@ class Engine:
         pool = self._slow if _declared_pixels(images) > LARGE_PIXELS else self._pool
         return await asyncio.get_running_loop().run_in_executor(pool, bounded)
 
-    def _preprocess_all(self, images: list, prefixes: list[str]) -> list[np.ndarray | None]:
-        # prefixes go before error messages, so that a batch says which image was bad
+    def _preprocess_all(self, images: list, prefixes: list[str], each: bool) -> list:
+        # prefixes go before error messages, so that a batch says which image was bad; with ``each`` a bad
+        # image's error takes its place in the list, and the others are still read
         out = []
         for src, prefix in zip(images, prefixes):
             deadline.check()
@@ -72,16 +72,19 @@ class Engine:
                 x28, found = self.recognizer.preprocess([src], limit=self.max_pixels)
                 out.append(x28[0] if found[0] else None)
             except InputError as e:
-                raise type(e)(f"{prefix}{e}") from None
+                if not each:
+                    raise type(e)(f"{prefix}{e}") from None
+                out.append(type(e)(f"{prefix}{e}"))
         return out
 
     async def read_number(self, src, when: float):
         """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
         return await self.run_until(when, [src], read_number, self.recognizer, src, None, self.max_pixels)
 
-    async def preprocess(self, images: list, prefixes: list[str], when: float) -> list[np.ndarray | None]:
-        """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors."""
-        return await self.run_until(when, images, self._preprocess_all, images, prefixes)
+    async def preprocess(self, images: list, prefixes: list[str], when: float, each: bool = False) -> list:
+        """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors.
+        ``each``: an image's ``InputError`` takes its place in the list instead of failing them all."""
+        return await self.run_until(when, images, self._preprocess_all, images, prefixes, each)
 
     async def predict(self, x28: list) -> list[Prediction]:
         """Return the model's reading of preprocessed arrays, batched with whatever else is waiting."""

@@ -22,7 +22,13 @@ CSS = """
 .result { min-height: 10rem; }
 .result .digit { font-size: 7rem; font-weight: 700; line-height: 1; text-align: center; }
 .result .confidence, .result .note { text-align: center; font-size: 1.1rem; }
-.result .digit.unsure { opacity: .55; }
+.result .digit.unsure { opacity: .55; font-size: 4rem; }
+.downloads a { margin-right: 1rem; }
+@media (max-width: 640px) {  /* a phone: the pad takes the screen's width, the answer goes under it */
+  .pads-row { flex-direction: column !important; }
+  .pads-row > * { min-width: 0 !important; width: 100% !important; }
+  .pad-wrap { max-width: none; }
+}
 .result .none, .result .error { font-size: 1.4rem; text-align: center; padding: 2rem 0; opacity: .8; }
 .result .error { color: #c92a2a; opacity: 1; }
 .number .digit { font-size: 4rem; letter-spacing: .05em; }
@@ -66,10 +72,10 @@ def page() -> gr.Blocks:
         gr.Markdown("# digitrec\nDraw a digit, upload photos or scans of digits, or write a number. The REST API "
                     "under `/api/v1` is described at [/openapi.json](/openapi.json).")
         with gr.Tabs():
-            with gr.Tab("Draw", id="draw"), gr.Row():
+            with gr.Tab("Draw", id="draw"), gr.Row(elem_classes="pads-row"):
                 gr.HTML(_pad("sketchpad", "Drawing pad: draw one digit with the mouse, a pen or a finger"))
                 gr.HTML(_result("draw"))
-            with gr.Tab("Upload", id="upload"), gr.Row():
+            with gr.Tab("Upload", id="upload"), gr.Row(elem_classes="pads-row"):
                 gr.HTML('<div id="upload"><label for="upload-files">Photos or scans, one digit each</label><br>'
                         '<input id="upload-files" type="file" accept="image/*" multiple></div>'
                         '<table id="upload-table" class="files"></table>')
@@ -95,13 +101,31 @@ SCRIPT = r"""() => {
   const post = path => (fd, signal) => fetch(path, {method: 'POST', body: fd, signal, credentials: 'same-origin'})
     .then(async r => { const j = await r.json().catch(() => ({error: 'the server sent no readable answer'}));
                        if (!r.ok) throw new Error(j.error || ('error ' + r.status)); return j; });
-  const pictures = {};  // tab -> the picture last read there, sent again with a correction
+  const pictures = {}, hints = {};  // tab -> the picture last read there (sent again with a correction), its hint
+  // several digit-sized marks side by side (column runs of ink apart by a gap, each at least half as tall as
+  // all the ink): the one-digit pad reads one digit, so say where numbers are read
+  const severalMarks = canvas => {
+    const {width, height} = canvas, a = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    const top = new Array(width).fill(height), bottom = new Array(width).fill(-1);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++)
+      if (a[4 * (y * width + x) + 3] > 64) { if (y < top[x]) top[x] = y; bottom[x] = y; }
+    const runs = [], gap = width / 35;
+    let run = null, empty = 0;
+    for (let x = 0; x < width; x++) {
+      if (bottom[x] < 0) { if (run && ++empty >= gap) { runs.push(run); run = null; } continue; }
+      empty = 0; run = run || {top: height, bottom: -1};
+      run.top = Math.min(run.top, top[x]); run.bottom = Math.max(run.bottom, bottom[x]);
+    }
+    if (run) runs.push(run);
+    const tall = Math.max(...runs.map(r => r.bottom), -1) - Math.min(...runs.map(r => r.top), height);
+    return runs.filter(r => r.bottom - r.top >= tall / 2).length >= 2;
+  };
   let storing = false;
   fetch('/api/v1/health', {credentials: 'same-origin'}).then(r => r.json()).then(h => {
     storing = !!h.stores_corrections;
     const line = document.getElementById('model-line');
     if (line && h.model) line.textContent = 'Model in use: ' + h.model.arch + (h.model.preset ? ' (' + h.model.preset
-      + ')' : '') + (h.model.checksum ? ', ' + h.model.checksum.slice(0, 12) : '');
+      + ')' : '') + (h.model.checksum ? ', ' + h.model.checksum.replace('sha256:', '').slice(0, 12) : '');
   }).catch(() => {});
   const fix = (name, read, kind) => {
     const box = document.getElementById(name + '-fix'); box.replaceChildren();
@@ -137,6 +161,8 @@ SCRIPT = r"""() => {
                       el('div', 'confidence', 'confidence ' + pct(p.confidence)));
            if (p.unsure) out.append(el('div', 'note', 'Not sure: is it ' + p.top3[0].digit + ' or ' + p.top3[1].digit
                                       + '? It may also not be a digit. Please check.')); }
+    if (hints[name]) out.append(el('div', 'note', 'This looks like several digits: this pad reads one. '
+                                              + 'The "Write a number" tab reads numbers.'));
     if (top) for (const t of p.top3) { const li = el('li'); li.append(el('span', '', String(t.digit)),
                                                                    el('span', '', pct(t.probability))); top.append(li); }
     if (seen && p.input) { const img = el('img'); img.src = p.input; img.alt = 'the 28x28 image the model read';
@@ -161,6 +187,7 @@ SCRIPT = r"""() => {
       if (!strokes.length) { onRead(null); return; }
       const mine = pending = new AbortController(), fd = new FormData(), png = await pngOf(canvas);
       fd.append('image', png, 'drawing.png');
+      hints[onRead.tab] = onRead.tab === 'draw' && severalMarks(canvas);
       try { const j = await onRead.post(fd, mine.signal); if (mine === pending) { pictures[onRead.tab] = png; onRead(j); } }
       catch (err) { if (err.name !== 'AbortError' && mine === pending) onRead({error: err.message}); }
     };
@@ -189,6 +216,8 @@ SCRIPT = r"""() => {
                               width: 100 * w / pad.width + '%', height: 100 * h / pad.height + '%'});
       b.append(el('span', '', d.digit + ' ' + pct(d.confidence))); boxes.append(b);
     }
+    n.digits.forEach((d, i) => { if (d.confidence < 0.9) out.append(el('div', 'note', 'Not sure of digit ' + (i + 1)
+      + ': ' + d.top3[0].digit + ' or ' + d.top3[1].digit + '?')); });
   }, {post: post('/api/v1/read'), tab: 'number'});
   async function upload(files) {
     const table = document.getElementById('upload-table'); table.replaceChildren(); show('upload', null);
@@ -199,11 +228,24 @@ SCRIPT = r"""() => {
       catch (err) { results.push([f.name, {error: err.message}]); }
     }
     if (results.length) { pictures.upload = files[0]; show('upload', results[0][1]); }
-    if (results.length > 1) for (const [name, p] of results) {
+    if (results.length < 2) return;
+    const head = el('tr'); head.append(el('th', '', 'file'), el('th', '', 'reading')); table.append(head);
+    for (const [name, p] of results) {
       const tr = el('tr'); tr.append(el('td', '', name), el('td', '', p.error ? p.error
         : p.digit === null ? 'no digit' : p.digit + ' (' + pct(p.confidence) + (p.unsure ? ', not sure' : '') + ')'));
       table.append(tr);
     }
+    const rows = results.map(([file, p]) => ({file, digit: p.error ? null : p.digit, confidence: p.error ? null
+      : p.confidence, unsure: p.error ? null : p.unsure, error: p.error || null}));
+    const cell = v => v === null ? '' : /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
+    const csv = ['file,digit,confidence,unsure,error', ...rows.map(r => ['file', 'digit', 'confidence', 'unsure',
+      'error'].map(k => cell(r[k])).join(','))].join('\n') + '\n';
+    const links = el('tr'), td = el('td', 'downloads'); td.colSpan = 2;
+    for (const [label, type, body] of [['Download CSV', 'text/csv', csv],
+                                       ['Download JSON', 'application/json', JSON.stringify(rows, null, 1)]]) {
+      const a = el('a', '', label); a.href = URL.createObjectURL(new Blob([body], {type}));
+      a.download = 'digitrec-results.' + (type === 'text/csv' ? 'csv' : 'json'); td.append(a); }
+    links.append(td); table.append(links);
   }
   const init = () => {
     setup(document.getElementById('sketchpad'), readDigit);
