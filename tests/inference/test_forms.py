@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from digitrec.data.form_pages import FORM_TEMPLATE, luhn_digit
@@ -60,3 +61,22 @@ def test_field_checks_say_what_is_wrong():
 
 def test_luhn_accepts_known_numbers_and_refuses_a_changed_digit():
     assert luhn_valid("79927398713") and not luhn_valid("79927398710") and not luhn_valid("")
+
+
+def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
+    import digitrec
+    from digitrec import data
+    from digitrec.data.synthetic import Condition, make_field
+    from digitrec.inference.forms import read_whole
+
+    x, y = data.load_mnist("test")
+    r = digitrec.load()
+    rng = np.random.default_rng(0)
+    hidden = np.zeros((28, 28), np.uint8)
+    hidden[4:24, 6:22] = 255  # a solid block where a digit would be: ink the reader leaves out
+    field = make_field(x[:200], y[:200], Condition("f", (4, 4), (0.2, 0.3), others=1.0), rng, others=hidden[None])
+    number = r.read_number(field.image)
+    assert number.marks and number.text == field.text, "the block is left out, the digits read"
+    assert read_whole(r, field.image, "number").unsure
+    clean = make_field(x[:200], y[:200], Condition("f", (4, 4), (0.2, 0.3)), np.random.default_rng(1))
+    assert not read_whole(r, clean.image, "number").unsure
