@@ -80,3 +80,43 @@ def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
     assert read_whole(r, field.image, "number").unsure
     clean = make_field(x[:200], y[:200], Condition("f", (4, 4), (0.2, 0.3)), np.random.default_rng(1))
     assert not read_whole(r, clean.image, "number").unsure
+
+
+def test_a_template_made_from_the_blank_form_finds_its_boxes_kinds_and_marks():
+    from digitrec.data.form_pages import blank_form
+    from digitrec.inference.forms import make_template
+
+    made = make_template(np.asarray(blank_form(150)), dpi=150)
+    load_template(made)  # valid as it is
+    want = FORM_TEMPLATE["fields"]
+    assert [f["kind"] for f in made["fields"]] == ["number", "number", "number", "boxes:8", "digit", "digit"]
+    assert np.allclose([f["box"] for f in made["fields"]], [f["box"] for f in want], atol=0.8)
+    assert np.allclose(made["marks"]["centres"], FORM_TEMPLATE["marks"]["centres"], atol=0.5)
+
+
+def test_a_page_with_no_boxes_makes_no_template():
+    from digitrec.inference.forms import make_template
+
+    with pytest.raises(InputError, match="no printed boxes"):
+        make_template(np.full((300, 400), 255, np.uint8))
+
+
+def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path, capsys):
+    from digitrec import data
+    from digitrec.apps import cli
+    from digitrec.data.form_pages import blank_form, make_form_pages
+    from digitrec.inference.bulk import bulk
+
+    blank_form(150).save(tmp_path / "blank.png", dpi=(150, 150))
+    assert cli.main(["template", str(tmp_path / "blank.png"), "--out", str(tmp_path / "t.json")]) == 0
+    assert "6 fields written" in capsys.readouterr().out
+    x, y = data.load_mnist("test")
+    pages = make_form_pages(x[:1000], y[:1000], 3, seed=4)
+    for i, p in enumerate(pages):
+        (tmp_path / f"f{i}.jpg").write_bytes(p.jpeg)
+    bulk(sorted(tmp_path.glob("f*.jpg")), tmp_path / "r.jsonl", template=load_template(tmp_path / "t.json"),
+         workers=1, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    names = [f["name"] for f in FORM_TEMPLATE["fields"]]
+    right = [r[f"field{k + 1}"] == p.values[n] for r, p in zip(rows, pages) for k, n in enumerate(names)]
+    assert np.mean(right) >= 0.9

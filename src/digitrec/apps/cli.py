@@ -296,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "full-size table)")
     p.set_defaults(func=cmd_report)
 
-    from . import bulk_command, corrections
-    bulk_command.add_parser(sub, _add_model)
+    from . import corrections, forms_commands
+    forms_commands.add_parsers(sub, _add_model)
     corrections.add_parsers(sub, _add_model)
     return parser
 

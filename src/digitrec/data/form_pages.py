@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from .synthetic import Condition, make_field
 
-__all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "luhn_digit"]
+__all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "blank_form", "luhn_digit"]
 
 FORM_TEMPLATE = {
     "name": "synthetic-claim",
@@ -92,11 +92,9 @@ def make_form_pages(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0, dpi: fl
     return [_page(x, y, by_label, rng, ppm, size, quality) for _ in range(n)]
 
 
-def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
-    grey_print = rng.random() < 1 / 3
-    paper = PAPERS[int(rng.integers(1, len(PAPERS)))] if grey_print else PAPERS[0]
-    printed = int(rng.integers(70, 110)) if grey_print else 20
-    form = Image.new("L", size, 0)  # what is printed: 255 where the form's ink is
+def _printed(ppm: float, size: tuple[int, int]) -> Image.Image:
+    """What the form prints (corner marks, labels, boxes), 255 where its ink is, at ``ppm`` px per mm."""
+    form = Image.new("L", size, 0)
     draw = ImageDraw.Draw(form)
     px = lambda v: round(v * ppm)  # noqa: E731 -- mm to px, used for every coordinate below
     side = FORM_TEMPLATE["marks"]["side"]
@@ -110,6 +108,23 @@ def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
         for c in range(cells):
             cw = bw / cells
             draw.rectangle([px(bx + c * cw), px(by), px(bx + (c + 1) * cw), px(by + bh)], outline=255, width=line)
+    return form
+
+
+def blank_form(dpi: float = 150) -> Image.Image:
+    """The form not filled in, as printed on white paper (grey, ``dpi`` px per inch): what a template is made from."""
+    ppm = dpi / 25.4
+    pw, ph = FORM_TEMPLATE["page"]
+    printed = np.asarray(_printed(ppm, (round(pw * ppm), round(ph * ppm))), np.float32) / 255
+    return Image.fromarray((255 - printed * (255 - 20)).round().astype(np.uint8), "L")
+
+
+def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
+    grey_print = rng.random() < 1 / 3
+    paper = PAPERS[int(rng.integers(1, len(PAPERS)))] if grey_print else PAPERS[0]
+    printed = int(rng.integers(70, 110)) if grey_print else 20
+    form = _printed(ppm, size)
+    px = lambda v: round(v * ppm)  # noqa: E731 -- mm to px, used for every coordinate below
     hand = np.zeros((size[1], size[0]), np.float32)  # what is handwritten: ink in [0, 1]
     values = {}
     for f in FORM_TEMPLATE["fields"]:

@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..imaging.layout import find_layout
 from ..imaging.light import light_maps
 from ..imaging.register import Registration, cut, register
 from ..imaging.shapes import box_inside
 
-__all__ = ["Template", "FieldSpec", "FieldReading", "FormReading", "load_template", "read_form", "read_whole",
-           "alternatives", "luhn_valid", "WHOLE_PAGE_KINDS"]
+__all__ = ["Template", "FieldSpec", "FieldReading", "FormReading", "load_template", "make_template", "read_form",
+           "read_whole", "alternatives", "luhn_valid", "WHOLE_PAGE_KINDS"]
 
 NUMBER_KINDS = ("number", "amount", "date")
 UNSURE_DIGIT = 0.9              # a number is unsure when any of its digits is read with less confidence than this
@@ -146,6 +147,29 @@ def load_template(src: str | os.PathLike | dict) -> Template:
         marks = np.array([_numbers(c, 2, f"{name}: a mark centre") for c in m["centres"]], float)
     content = _numbers(src["content"], 4, f"{name}: 'content'") if src.get("content") is not None else None
     return Template(page, tuple(specs), marks, side, content, str(src.get("name", "")))
+
+
+def make_template(blank: np.ndarray, dpi: float | None = None, name: str = "") -> dict:
+    """A template (a dict, as ``load_template`` takes it) for the blank form ``blank`` (grey [H,W]): its
+    printed frames become fields ``field1``, ``field2``... (top to bottom, left to right; a frame split into
+    cells ``boxes:N``, a square one ``digit``, a wider one ``number``), its corner marks the template's marks.
+    Units: millimetres when ``dpi`` is known, else pixels. Rename the fields and add checks by hand."""
+    grey = blank.astype(np.float32) / 255 if blank.dtype == np.uint8 else np.asarray(blank, np.float32)
+    boxes, marks, side = find_layout(grey)
+    if not boxes:
+        raise InputError("no printed boxes found on the blank form (a field's frame is a dark outline)")
+    unit = 25.4 / dpi if dpi else 1.0
+    row = 0.5 * min(b.height for b in boxes)  # frames whose tops are closer than this are on one line
+    fields = []
+    for k, b in enumerate(sorted(boxes, key=lambda b: (round(b.y / row), b.x))):
+        kind = f"boxes:{b.cells}" if b.cells > 1 else "digit" if b.width <= 1.5 * b.height else "number"
+        fields.append({"name": f"field{k + 1}", "kind": kind,
+                       "box": [round(v * unit, 2) for v in (b.x, b.y, b.width, b.height)]})
+    template = {"name": name, "units": "mm" if dpi else "px",
+                "page": [round(grey.shape[1] * unit, 2), round(grey.shape[0] * unit, 2)], "fields": fields}
+    if len(marks) >= 3:
+        template["marks"] = {"side": round(side * unit, 2), "centres": (marks * unit).round(2).tolist()}
+    return template
 
 
 def _numbers(v, n: int, what: str, positive: bool = False) -> tuple:
