@@ -120,3 +120,23 @@ def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path
     names = [f["name"] for f in FORM_TEMPLATE["fields"]]
     right = [r[f"field{k + 1}"] == p.values[n] for r, p in zip(rows, pages) for k, n in enumerate(names)]
     assert np.mean(right) >= 0.9
+
+
+def test_alternatives_that_pass_the_fields_check_come_first():
+    from digitrec.inference.forms import FieldReading, alternatives
+    from digitrec.inference.prediction import Prediction
+
+    def digit(d: int, second: int, p2: float) -> Prediction:
+        probs = [0.0] * 10
+        probs[d], probs[second] = 1 - p2, p2
+        return Prediction(d, 1 - p2, tuple(probs))
+
+    good = "1234567" + str(luhn_digit("1234567"))
+    wrong = good[:4] + "9" + good[5:]       # the fifth digit misread; its second choice is the right one
+    preds = [digit(int(c), (int(c) + 1) % 10, 0.01) for c in wrong]
+    preds[4] = digit(9, int(good[4]), 0.05)  # a weaker second choice than the first digit's, below
+    preds[0] = digit(int(wrong[0]), 7, 0.3)
+    reading = FieldReading("account", wrong, 0.5, True, "fails the Luhn check", preds)
+    assert alternatives(reading)[0] != good, "by likelihood alone, another digit's swap leads"
+    account = load_template(FORM_TEMPLATE).fields[3]
+    assert alternatives(reading, spec=account)[0] == good

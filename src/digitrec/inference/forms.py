@@ -278,14 +278,18 @@ def _doubtful(number) -> bool:
     return height > 0 and any(m[3] >= DROPPED_MARK * height for m in number.marks)
 
 
-def alternatives(reading: FieldReading, n: int = 3) -> list[str]:
+def alternatives(reading: FieldReading, n: int = 3, spec: FieldSpec | None = None) -> list[str]:
     """Other values the field may have, likeliest first: ``value`` with one digit changed to that digit's
-    second choice, the digits whose second choice is nearest their first first."""
+    second choice, the digits whose second choice is nearest their first first; with the field's ``spec``,
+    those that pass its checks (a Luhn digit, a pattern) before those that do not."""
     if not reading.value or len(reading.digits) != len(reading.value):
         return []
     swaps = sorted(((p.top3[1][1] / max(p.top3[0][1], 1e-12), i, p.top3[1][0]) for i, p in enumerate(reading.digits)),
-                   reverse=True)[:n]
-    return [reading.value[:i] + str(d) + reading.value[i + 1:] for _, i, d in swaps]
+                   reverse=True)
+    values = [reading.value[:i] + str(d) + reading.value[i + 1:] for _, i, d in swaps]
+    if spec is not None:
+        values.sort(key=lambda v: spec.check(v) is not None)  # stable: likeliest first within each group
+    return values[:n]
 
 
 def _cells(grey: np.ndarray, reg: Registration, spec: FieldSpec, paper: float) -> list[np.ndarray]:

@@ -40,12 +40,13 @@ def read_page(recognizer, page: Page, template: Template | None, kind: str = "di
             [read_whole(recognizer, page.image, kind)]
     except InputError as e:
         return {**row, "error": f"{page.file} page {page.page}: {e}"}, []
+    specs = {spec.name: spec for spec in template.fields} if template else {}
     review = []
     for f in fields:
         row.update({f.name: f.value, f"{f.name}_confidence": round(float(f.confidence), 4),
                     f"{f.name}_unsure": bool(f.unsure)})
         if f.unsure:
             review.append({"file": page.file, "page": page.page, "field": f.name, "value": f.value,
-                           "alternatives": alternatives(f), "problem": f.problem,
+                           "alternatives": alternatives(f, spec=specs.get(f.name)), "problem": f.problem,
                            "picture": _png_b64(f.picture) if f.picture is not None else None})
     return row, review
