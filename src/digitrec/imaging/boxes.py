@@ -12,6 +12,7 @@ ROW_SHARE = 0.5                 # the row's top and bottom lines: marked over th
 SIDE_SHARE = 0.8                # a box's side: marked over this share of the height between those lines
 TOP_COVER = 0.9                 # between two sides is a box where the top line covers this share of the span
 MIN_SIDE = 8                    # px: boxes smaller than this across hold no digit
+MERGE = 1.15                    # two neighbouring spans as wide as this share of the widest box are one box
 CLEAR = 2                       # px kept clear of each line: its blurred edge is no part of the digit
 
 
@@ -30,11 +31,19 @@ def box_row(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
     if b0 - t1 < MIN_SIDE:
         return []
     sides = _runs(np.flatnonzero(m[t1:b0].mean(0) > SIDE_SHARE))
-    cells = []
-    for (_, a), (b, _) in zip(sides, sides[1:]):
-        if b - a >= MIN_SIDE and m[t0:t1, a:b].any(0).mean() >= TOP_COVER:
-            cells.append((t1 + CLEAR, b0 - CLEAR, a + CLEAR, b - CLEAR))
-    return cells
+    spans = [(a, b) for (_, a), (b, _) in zip(sides, sides[1:])
+             if b - a >= MIN_SIDE and m[t0:t1, a:b].any(0).mean() >= TOP_COVER]
+    if not spans:
+        return []
+    # the boxes of a row are alike: a tall stroke (a 1) that splits one into two narrower spans is no side
+    width = max(b - a for a, b in spans)
+    merged = [spans[0]]
+    for a, b in spans[1:]:
+        if b - merged[-1][0] <= MERGE * width:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return [(t1 + CLEAR, b0 - CLEAR, a + CLEAR, b - CLEAR) for a, b in merged]
 
 
 def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
