@@ -2,8 +2,9 @@
 or none, which of them a kind of field keeps, and an amount's value.
 
 A separator is told by where it sits against the digits beside it and by its outline, not by a model: a
-point is small and sits on the baseline, a comma is as small and has a tail below the baseline, a hyphen is
-a short flat stroke at mid-height, a slash a stroke about as tall as the digits, leaning right. What fits
+hyphen is a short flat stroke at mid-height (or lower: a flat mark is a hyphen before it is a point), a point
+is small and sits on the baseline, a comma is as small and has a tail below the baseline, a slash a stroke
+about as tall as the digits, leaning right. What fits
 none of them (a scribble, a stray letter) is no separator and stays out of the text.
 """
 from __future__ import annotations
@@ -22,31 +23,30 @@ COMMA = 0.55            # ... and this tall
 LOW = 0.55              # ... and its top is below this share of the way from the digits' top to their baseline
 TAIL = 0.08             # a comma reaches this far below the baseline, in digit heights (a point does not)
 FLAT = 1.6              # a hyphen is this many times as wide as tall ...
-THIN = 0.3              # ... and at most this tall, in digit heights
+THIN = 0.3              # ... at most this tall ...
+WIDE = 0.2              # ... and at least this wide, in digit heights: a shorter one is a digit's broken-off piece
 TALL = 0.6              # a slash is at least this tall, in digit heights ...
 LEAN = 0.25             # ... and leans right by at least this much across per unit of height
-SURE_SLASH = 0.45       # a "1" leaning this far is a slash wherever it is (a twentieth of a hand's 1s lean so)
+SURE_SLASH = 0.45       # a "1" leaning less than this, taken for a slash, leaves the reading unsure
 
 
 def separator(rr: np.ndarray, cc: np.ndarray, top: float, base: float) -> tuple[str | None, bool]:
     """The separator a mark's pixels (rows ``rr``, columns ``cc``) make on a line whose digits run from row
-    ``top`` to row ``base``: ``(character or None, unsure)``. Unsure: the mark is near the edge of a rule."""
+    ``top`` to row ``base``: ``(character or None, unsure)``. Unsure: a point's or a comma's tail is near the
+    depth that tells them apart."""
     height = max(base - top, 1.0)
     h, w = (rr.max() - rr.min() + 1) / height, (cc.max() - cc.min() + 1) / height
     low = (rr.min() - top) / height
     below = (rr.max() - base) / height
     mid = ((rr.min() + rr.max()) / 2 - top) / height
     lean = slash_lean(rr, cc)
-    # each rule's margin: how far the mark is inside it, as a share of the rule's own threshold
+    if w >= FLAT * h and h <= THIN and w >= WIDE and 0.2 <= mid <= 0.85:
+        return "-", False
     if w <= SMALL and low >= LOW and (h <= SMALL or (below >= TAIL and h <= COMMA)):
-        char, margin = ("," if below >= TAIL else "."), min(1 - h / SMALL, low / LOW - 1, abs(below / TAIL - 1))
-    elif w >= FLAT * h and h <= THIN and 0.2 <= mid <= 0.85:
-        char, margin = "-", min(w / h / FLAT - 1, 1 - h / THIN)
-    elif h >= TALL and lean >= LEAN:
-        char, margin = "/", min(h / TALL - 1, lean / LEAN - 1)
-    else:
-        return None, False
-    return char, margin < 0.15
+        return ("," if below >= TAIL else "."), abs(below / TAIL - 1) < 0.3
+    if h >= TALL and lean >= LEAN:
+        return "/", False
+    return None, False
 
 
 def slash_lean(rr: np.ndarray, cc: np.ndarray) -> float:
