@@ -39,7 +39,7 @@ from .separators import KINDS, LEAN, SURE_SLASH, amount_value, plausible, separa
 __all__ = ["NumberReading", "read_number", "decode", "load_line_model"]
 
 _MIN_AREA = 0.01           # components smaller than this share of a digit's height squared are specks ...
-_MIN_DOT = 0.003           # ... or, from this share, maybe a point or a comma: what is no separator stays out
+_MIN_DOT = 0.005           # ... or, from this share, maybe a point or a comma: what is no separator stays out
 _DIGIT_SIZED = 0.5         # a mark left out this tall (in digit heights) may be a digit missed: the reading is unsure
 _EMPTY_BOX = 0.01          # a box whose inside is inked over less than this share of it is empty
 
@@ -176,13 +176,14 @@ def _unsure(confidence: float, score: float) -> bool:
 
 
 def _points_apart(digits):
-    """The digits read, less those whose ink is a point or a comma on the line of its neighbours (the line
-    model reads a comma as a 1 at times); and the ink of those."""
+    """The digits read, less the 1s whose ink stands apart from their neighbours' and is a point or a comma on
+    their line (the line model reads a comma as a 1 at times); and the ink of those."""
     kept, points = [], []
     for i, (p, (rr, cc)) in enumerate(digits):
-        near = [digits[j][1][0] for j in (i - 1, i + 1) if 0 <= j < len(digits)]
-        if near and separator(rr, cc, np.mean([r.min() for r in near]), np.mean([r.max() for r in near]))[0] in \
-                (".", ","):
+        near = [digits[j][1] for j in (i - 1, i + 1) if 0 <= j < len(digits)]
+        apart = all(ncc.max() < cc.min() or cc.max() < ncc.min() for _, ncc in near)
+        if p.digit == 1 and near and apart and separator(rr, cc, np.mean([r.min() for r, _ in near]),
+                                                         np.mean([r.max() for r, _ in near]))[0] in (".", ","):
             points.append((rr, cc))
         else:
             kept.append((p, (rr, cc)))
@@ -209,7 +210,7 @@ def _separators(digits, left_out, dots, kind: str, digit_h: float):
         near = [j for j in (np.searchsorted(centres, x) - 1, np.searchsorted(centres, x)) if 0 <= j < len(centres)]
         char, doubt = separator(rr, cc, tops[near].mean(), bases[near].mean())
         # a point or a comma lies in the gap between two digits; under a digit, it is a piece broken off it
-        if char in (".", ",") and ((lefts <= cc.min()) & (cc.max() <= rights)).any():
+        if char in (".", ",") and ((lefts <= x) & (x <= rights)).any():
             char = None
         if char == "," and "," not in KINDS[kind]:
             char, doubt = ".", False  # a date's point with a tail: there is no comma to tell it from

@@ -20,6 +20,8 @@ KINDS = {"digits": "", "amount": ".,", "date": "/-.", "any": ".,-/", "boxes": ""
 
 SMALL = 0.35            # a point is at most this tall and wide, in digit heights; a comma this wide ...
 COMMA = 0.55            # ... and this tall
+SIT = 0.2               # a point's bottom is at most this far above the baseline, in digit heights
+ROUND = 2.0             # a point is at most this many times as tall as wide, or as wide as tall
 LOW = 0.55              # ... and its top is below this share of the way from the digits' top to their baseline
 TAIL = 0.08             # a comma reaches this far below the baseline, in digit heights (a point does not)
 FLAT = 1.6              # a hyphen is this many times as wide as tall ...
@@ -42,8 +44,10 @@ def separator(rr: np.ndarray, cc: np.ndarray, top: float, base: float) -> tuple[
     lean = slash_lean(rr, cc)
     if w >= FLAT * h and h <= THIN and w >= WIDE and 0.2 <= mid <= 0.85:
         return "-", False
-    if w <= SMALL and low >= LOW and (h <= SMALL or (below >= TAIL and h <= COMMA)):
-        return ("," if below >= TAIL else "."), abs(below / TAIL - 1) < 0.3
+    if w <= SMALL and low >= LOW and below >= TAIL and h <= COMMA:
+        return ",", below < 1.3 * TAIL
+    if max(h, w) <= SMALL and below >= -SIT and max(h, w) <= ROUND * min(h, w):
+        return ".", below > 0.7 * TAIL
     if h >= TALL and lean >= LEAN:
         return "/", False
     return None, False
