@@ -4,8 +4,8 @@ or none, which of them a kind of field keeps, and an amount's value.
 A separator is told by where it sits against the digits beside it and by its outline, not by a model: a
 hyphen is a short flat stroke at mid-height (or lower: a flat mark is a hyphen before it is a point), a point
 is small and sits on the baseline, a comma is as small and has a tail below the baseline, a slash a stroke
-about as tall as the digits, leaning right. What fits
-none of them (a scribble, a stray letter) is no separator and stays out of the text.
+about as tall as the digits, leaning right. What fits none of them (a scribble, a stray letter) is no
+separator and stays out of the text.
 """
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import numpy as np
 
 __all__ = ["KINDS", "separator", "slash_lean", "amount_value", "plausible", "LEAN", "SURE_SLASH"]
 
-# which separators each kind of field writes, and how much of the text they are; "boxes" is read box by box
+# the separators each kind of field writes into its text; "boxes" is read box by box
 KINDS = {"digits": "", "amount": ".,", "date": "/-.", "any": ".,-/", "boxes": ""}
 
 SMALL = 0.35            # a point is at most this tall and wide, in digit heights; a comma this wide ...
-COMMA = 0.55            # ... and this tall
-SIT = 0.2               # a point's bottom is at most this far above the baseline, in digit heights
-ROUND = 2.0             # a point is at most this many times as tall as wide, or as wide as tall
-LOW = 0.55              # ... and its top is below this share of the way from the digits' top to their baseline
-TAIL = 0.08             # a comma reaches this far below the baseline, in digit heights (a point does not)
+COMMA = 0.55            # ... and this tall, ...
+LOW = 0.55              # ... its top below this share of the way from the digits' top to their baseline ...
+TAIL = 0.08             # ... and its tail this far below the baseline, in digit heights (a point's is not)
+SIT = 0.2               # a point's bottom is at most this far above the baseline, in digit heights ...
+ROUND = 2.0             # ... and it is at most this many times as tall as wide, or as wide as tall
 FLAT = 1.6              # a hyphen is this many times as wide as tall ...
 THIN = 0.3              # ... at most this tall ...
 WIDE = 0.2              # ... and at least this wide, in digit heights: a shorter one is a digit's broken-off piece
