@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitrec.inference.separators import amount_value, plausible, separator
+from digitrec.inference.separators import amount_value, as_amount, plausible, separator
 
 TOP, BASE = 50, 150  # the digits' rows on the line: 100 px tall
 
@@ -54,3 +54,8 @@ def test_an_amounts_last_separator_before_one_or_two_digits_is_its_decimal_point
 def test_a_date_has_one_kind_of_separator_between_its_groups():
     assert plausible("07/31/2026", "date") and plausible("2026-07-31", "date") and plausible("07-31", "date")
     assert not plausible("07/31-2026", "date") and not plausible("073/1", "date") and not plausible("07//31", "date")
+
+
+def test_an_amounts_points_that_group_thousands_before_a_decimal_point_are_read_as_commas():
+    assert as_amount("37.010.80") == "37,010.80" and as_amount("1,250,00") == "1.250,00"
+    assert as_amount("12.50") == "12.50" and as_amount("1.2.3") == "1.2.3"

@@ -34,7 +34,7 @@ from ..imaging.light import light_maps
 from ..imaging.preprocess import LINE_PX
 from .backends import Backend, open_backend
 from .prediction import BLANK, Prediction
-from .separators import KINDS, LEAN, SURE_SLASH, amount_value, plausible, separator, slash_lean
+from .separators import KINDS, LEAN, SURE_SLASH, amount_value, as_amount, plausible, separator, slash_lean
 
 __all__ = ["NumberReading", "read_number", "decode", "load_line_model"]
 
@@ -166,6 +166,9 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
     digits, seps, unsure = _separators(digits, left_out, dots, kind, strip.digit_h)
     items = sorted([(float(cc.mean()), str(p.digit)) for p, (_, cc) in digits] + [(x, c) for x, c, _, _ in seps])
     text = "".join(c for _, c in items)
+    if kind == "amount":
+        unsure |= as_amount(text) != text
+        text = as_amount(text)
     preds = [p for p, _ in digits]
     return NumberReading(text=text, digits=preds,
                          confidence=float(np.prod([p.confidence for p in preds])) if preds else 0.0,

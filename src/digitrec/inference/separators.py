@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import numpy as np
 
-__all__ = ["KINDS", "separator", "slash_lean", "amount_value", "plausible", "LEAN", "SURE_SLASH"]
+__all__ = ["KINDS", "separator", "slash_lean", "amount_value", "as_amount", "plausible", "LEAN", "SURE_SLASH"]
 
 # the separators each kind of field writes into its text; "boxes" is read box by box
 KINDS = {"digits": "", "amount": ".,", "date": "/-.", "any": ".,-/", "boxes": ""}
@@ -92,3 +92,15 @@ def amount_value(text: str) -> Decimal | None:
     if cents and any(c == text[seps[-1]] for c in whole if not c.isdigit()):
         return None  # "1.250.00": the same mark cannot both group thousands and start the decimals
     return Decimal("".join(groups) + ("." + cents if cents else ""))
+
+
+def as_amount(text: str) -> str:
+    """``text`` with its points and commas made an amount's where they are not: a point and a comma look much
+    alike, so in "37.010.80" the first point is read as the comma that groups the thousands before the decimal
+    point. Unchanged where that gives no amount either."""
+    seps = [i for i, c in enumerate(text) if c in ".,"]
+    if amount_value(text) is not None or len(seps) < 2 or len(text) - seps[-1] - 1 not in (1, 2):
+        return text
+    other = "," if text[seps[-1]] == "." else "."
+    fixed = "".join(other if i in seps[:-1] else c for i, c in enumerate(text))
+    return fixed if amount_value(fixed) is not None else text
