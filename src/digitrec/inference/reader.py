@@ -266,8 +266,9 @@ def _slashes(digits, seps) -> tuple[list[int], bool]:
 
 
 def _read_boxes(recognizer, image, limit: int | None) -> NumberReading:
-    """A row of printed boxes read box by box: a Prediction per box (digit None where it is empty), a space in
-    the text for an empty one. Without a row of boxes, the line is read as digits, and unsure."""
+    """A row of printed boxes read box by box: a Prediction per box (digit None where it is empty, its box then
+    the box's inside; else the box of its ink), a space in the text for an empty one. Without a row of boxes,
+    the line is read as digits, and unsure."""
     picture, is_ink, k = read_picture(image, limit=limit)
     ink = picture if is_ink else light_maps(picture[None])[0]
     cells = box_row(ink)
@@ -277,8 +278,9 @@ def _read_boxes(recognizer, image, limit: int | None) -> NumberReading:
     insides = [ink[t:b, lf:rt] for t, b, lf, rt in cells]
     written = [float((c > 0.5).mean()) >= _EMPTY_BOX for c in insides]
     preds = recognizer.predict_preprocessed([to_mnist(c) if w else None for c, w in zip(insides, written)])
-    digits = [replace(p if w else BLANK, box=(lf * k, t * k, (rt - lf) * k, (b - t) * k))
-              for p, w, (t, b, lf, rt) in zip(preds, written, cells)]
+    digits = [replace(p, box=_ink_box(inside, t, lf, k)) if w else
+              replace(BLANK, box=(lf * k, t * k, (rt - lf) * k, (b - t) * k))
+              for p, w, inside, (t, b, lf, rt) in zip(preds, written, insides, cells)]
     read = [p for p in digits if p.digit is not None]
     return NumberReading(text="".join(" " if p.digit is None else str(p.digit) for p in digits), digits=digits,
                          confidence=float(np.prod([p.confidence for p in read])) if read else 0.0,
@@ -341,6 +343,13 @@ def _share_ink(ink: np.ndarray, fire: np.ndarray, cuts: np.ndarray, digit_h: flo
         else:
             owned[best] = (np.concatenate([owned[best][0], rr]), np.concatenate([owned[best][1], cc]))
     return owned, marks, dots
+
+
+def _ink_box(inside: np.ndarray, top: int, left: int, k: int) -> tuple[int, int, int, int]:
+    """The box (x, y, width, height) in the input of the ink inside a box whose inside starts at (top, left)."""
+    rr, cc = np.nonzero(inside > float(inside.max()) * INK_FRACTION)
+    return ((left + int(cc.min())) * k, (top + int(rr.min())) * k, (int(cc.max()) - int(cc.min()) + 1) * k,
+            (int(rr.max()) - int(rr.min()) + 1) * k)
 
 
 def _dropped(light: np.ndarray, ink: np.ndarray, digit_h: float) -> list[tuple[np.ndarray, np.ndarray]]:
