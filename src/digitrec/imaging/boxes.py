@@ -9,7 +9,8 @@ __all__ = ["box_row"]
 
 INKED = 0.5                     # ink above this is a mark
 ROW_SHARE = 0.5                 # the row's top and bottom lines: marked over this share of the marks' width
-SIDE_SHARE = 0.8                # a box's side: marked over this share of the height between those lines
+SIDE_SHARE = 0.95               # a side: marked over this share of the height between those lines (a printed line
+                                # is solid; an upright 1 beside it seldom is so tall and straight)
 TOP_COVER = 0.9                 # between two sides is a box where the top line covers this share of the span
 MIN_SIDE = 8                    # px: boxes smaller than this across hold no digit
 MERGE = 1.15                    # two neighbouring spans as wide as this share of the widest box are one box
