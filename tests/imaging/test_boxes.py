@@ -41,6 +41,6 @@ def test_ink_without_boxes_has_none():
 
 
 def test_an_upright_stroke_against_a_side_stays_inside_the_box():
-    ink = row(3, strokes=[(87, 30, 70)])  # box 1's left side is columns 80-82; the stroke 83-91 touches it
+    ink = row(3, strokes=[(87, 27, 73)])  # box 1's left side is columns 80-82; the stroke 83-91 touches it
     (_, _, left, right), = [c for c in box_row(ink) if c[2] < 100 < c[3]]
     assert left <= 85 and ink[30:70, left:right].max() == 1
