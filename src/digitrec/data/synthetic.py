@@ -17,7 +17,7 @@ from scipy import ndimage
 from .transforms import blur, grid, random_warp, to_uint8
 
 __all__ = ["non_digits", "NON_DIGIT_KINDS", "LETTERS", "on_paper", "PAPER_KINDS", "Condition", "Field",
-           "make_field", "restyle", "OUTLIER_BANK_SEED", "CALIBRATION_SEED", "EVALUATION_SEED"]
+           "make_field", "OUTLIER_BANK_SEED", "CALIBRATION_SEED", "EVALUATION_SEED"]
 
 # seed offsets of the non-digit sets (a run's own seed is added): training's outlier-exposure bank,
 # the calibration check of a trained model, and the evaluation sets of benchmarks and the report
@@ -193,7 +193,7 @@ class Condition:
     canvas: tuple[float, float] | None = None  # (width, height) in digit heights; None: as wide as the string
     marks: float = 0.0             # chance that a field has a hyphen or a decimal point between two digits
     others: float = 0.0            # chance that a field has a digit-sized mark that is not a digit
-    patterns: tuple[str, ...] = ()  # each field follows one: "#" a digit, any other character a separator
+    patterns: tuple[str, ...] = ()  # each field follows one: "#" a digit, any other character a separator between two
     restyled: bool = False         # digits thickened or thinned, slanted up to 20 degrees, stretched
     boxed: bool = False            # a row of printed boxes, one digit or none in each ("digits": how many boxes)
     empty: float = 0.0             # boxed: chance that a box is left empty
@@ -251,7 +251,7 @@ def _separator(ch: str, rng: np.random.Generator, height: float, stroke: float) 
     return np.asarray(img, np.float32) / 255, lift
 
 
-def restyle(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _restyle(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A digit's ink as another hand writes it: thicker or thinner strokes, slanted up to 20 degrees either
     way, 0.7-1.4 times as wide; still as tall."""
     h = crop.shape[0]
@@ -294,7 +294,7 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         n += 1
     crops = [_ink_crop(im, round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for im in images]
     if cond.restyled:
-        crops = [restyle(c, rng) for c in crops]
+        crops = [_restyle(c, rng) for c in crops]
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
@@ -370,7 +370,7 @@ def _boxed_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.G
         j = next(idx)
         crop = _ink_crop(x[j], round(side * rng.uniform(0.65, 0.95)))
         if cond.restyled:
-            crop = restyle(crop, rng)
+            crop = _restyle(crop, rng)
         crop = crop[:, :side]
         h, w = crop.shape
         # anywhere in the box, a little past its lines at times
