@@ -42,9 +42,8 @@ _MIN_AREA = 0.01           # components smaller than this share of a digit's hei
 _MIN_DOT = 0.005           # ... or, from this share, maybe a point or a comma: what is no separator stays out
 _DIGIT_SIZED = 0.5         # a mark left out this tall (in digit heights) may be a digit missed: the reading is unsure
 # a digit is for a person to check under this confidence (the recognizer's threshold for one digit) or under
-# this digit score of its own ink. Cut from touching neighbours, a digit scores lower than a lone one: at the
-# lone digit's 1.6, 2 in 5 of the touching 5-digit fields read right were flagged; at 0.5, 1 in 6, and 5 of the
-# 6 misread still are (benchmarks/sequence.py)
+# this digit score of its own ink: cut from touching neighbours, a digit scores lower than a lone one, and the
+# lone digit's threshold (1.6) would flag a good share of the touching fields read right
 UNSURE_CONFIDENCE = 0.9
 UNSURE_SCORE = 0.5
 _EMPTY_BOX = 0.01          # a box whose inside is inked over less than this share of it is empty
