@@ -50,3 +50,29 @@ def test_marks_and_non_digits_are_not_in_the_text():
         assert len(f.text) == 4 == len(f.boxes)
         # four digits, a hyphen or a point, and the square: more marks than digits
         assert components(f) >= 6
+
+
+def test_patterns_write_their_separators_into_the_text():
+    cond = Condition("amounts", (1, 1), (0.1, 0.3), patterns=("#,###.##", "##/##"))
+    texts = [f.text for f in fields(cond)]
+    assert all(len(t) == 8 and t[1] == "," and t[5] == "." or len(t) == 5 and t[2] == "/" for t in texts)
+    assert {len(t) for t in texts} == {5, 8}
+    assert all(len(f.boxes) == sum(c.isdigit() for c in f.text) for f in fields(cond))
+
+
+def test_boxed_fields_have_a_space_per_empty_box_and_a_box_per_digit():
+    cond = Condition("boxed", (4, 10), (0.0, 0.0), boxed=True, empty=0.3)
+    fs = fields(cond)
+    assert any(" " in f.text for f in fs) and all(f.text.strip() for f in fs)
+    assert all(len(f.boxes) == sum(c.isdigit() for c in f.text) for f in fs)
+    # the box lines: a long dark row above and below the digits
+    assert all((f.image < 128).mean(1).max() > 0.5 for f in fs)
+
+
+def test_restyled_digits_keep_their_height_and_change_their_shape():
+    styled = Condition("styled", (5, 5), (0.1, 0.3), restyled=True)
+    for seed in range(5):  # a field's first digits are drawn before any restyling, so they are the same
+        (plain,), (other,) = fields(SPACED, n=1, seed=seed), fields(styled, n=1, seed=seed)
+        assert plain.text == other.text
+        assert [h for *_, h in plain.boxes] == [h for *_, h in other.boxes]
+        assert plain.image.shape != other.image.shape or (plain.image != other.image).any()

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 import digitrec
-from digitrec import NumberReading, data
+from digitrec import InputError, NumberReading, data
+from digitrec.inference.reader import read_number
 
 HEIGHT = 110  # px: digit height in the fields below, as written on an 800x200 field
 
@@ -96,7 +98,8 @@ def test_splits_touching_digits_of_other_writers(bundled, digit_ink):
     assert all(bundled.read_number(field(ink, "2803", gap)[0]).text == "2803" for gap in range(0, -26, -4))
 
 
-def test_leaves_a_hyphen_out_of_the_number(bundled, digit_ink):
+def hyphenated(digit_ink):
+    """'12-34' drawn with a hyphen between the groups, and the hyphen's left and right ends."""
     left, lbox = field(digit_ink, "12", gap=25)
     right, rbox = field(digit_ink, "34", gap=25, left=0)
     img = np.full((200, 800), 255, np.uint8)
@@ -105,11 +108,104 @@ def test_leaves_a_hyphen_out_of_the_number(bundled, digit_ink):
     img[:, x0 + 60:] = right[:, :800 - x0 - 60]
     pil = Image.fromarray(img)
     ImageDraw.Draw(pil).line([(x0 - 40, 100), (x0 + 15, 98)], fill=0, width=10)
-    n = bundled.read_number(pil)
+    return pil, x0
+
+
+def test_leaves_a_hyphen_out_of_the_number_of_digits(bundled, digit_ink):
+    pil, x0 = hyphenated(digit_ink)
+    n = read_number(bundled, pil, kind="digits")
     assert n.text == "1234"
     assert len(n.marks) == 1
     mx, my, mw, mh = n.marks[0]
     assert mx <= x0 - 40 and x0 + 15 <= mx + mw and my <= 98 <= my + mh
+
+
+def test_reads_a_hyphen_into_the_text_of_any_field(bundled, digit_ink):
+    pil, x0 = hyphenated(digit_ink)
+    n = bundled.read_number(pil)
+    assert n.text == "12-34" and [p.digit for p in n.digits] == [1, 2, 3, 4]
+    assert [c for c, _ in n.separators] == ["-"] and n.separators[0][1][0] <= x0 - 40
+
+
+def spaced_with(digit_ink, text, at, draw, gap=60):
+    """The digits of ``text`` ``gap`` px apart; ``draw(d, x, base)`` draws a separator in the gap after digit ``at``
+    (x: the gap's left edge, base: the baseline row)."""
+    img, boxes = field(digit_ink, text, gap=gap)
+    pil = Image.fromarray(img)
+    x, y, w, h = boxes[at]
+    draw(ImageDraw.Draw(pil), x + w, y + h)
+    return pil
+
+
+def point(d, x, base):
+    d.ellipse([x + 22, base - 14, x + 36, base], fill=0)
+
+
+def test_an_amount_keeps_its_decimal_point_and_gives_its_value(bundled, digit_ink):
+    n = read_number(bundled, spaced_with(digit_ink, "1250", 1, point), kind="amount")
+    assert n.text == "12.50" and n.value == Decimal("12.50")
+    assert n.to_dict()["value"] == "12.50" and n.to_dict()["separators"][0]["char"] == "."
+
+
+def test_an_amount_reads_a_comma_by_its_tail(bundled, digit_ink):
+    def comma(d, x, base):
+        d.ellipse([x + 22, base - 16, x + 36, base - 2], fill=0)
+        d.line([(x + 34, base - 8), (x + 24, base + 24)], fill=0, width=8)
+    n = read_number(bundled, spaced_with(digit_ink, "1250", 0, comma), kind="amount")
+    assert n.text == "1,250" and n.value == Decimal("1250")
+
+
+def test_a_date_keeps_a_slash_the_line_model_reads_as_a_one(bundled, digit_ink):
+    def slash(d, x, base):
+        d.line([(x + 8, base + 8), (x + 52, base - 112)], fill=0, width=10)
+    n = read_number(bundled, spaced_with(digit_ink, "1225", 1, slash), kind="date")
+    assert n.text == "12/25" and [p.digit for p in n.digits] == [1, 2, 2, 5]
+
+
+def test_a_field_of_digits_leaves_a_point_out(bundled, digit_ink):
+    n = read_number(bundled, spaced_with(digit_ink, "1250", 1, point), kind="digits")
+    assert n.text == "1250" and n.separators == [] and n.value is None
+
+
+def test_an_unknown_kind_is_an_input_error(bundled, digit_ink):
+    with pytest.raises(InputError, match="kind"):
+        read_number(bundled, field(digit_ink, "12", gap=20)[0], kind="zip")
+
+
+def test_a_clean_field_is_sure_and_one_with_a_scribble_left_out_is_not(bundled, digit_ink):
+    assert not bundled.read_number(field(digit_ink, "90210", gap=25)[0]).unsure
+    img, boxes = field(digit_ink, "12", gap=200)
+    pil = Image.fromarray(img)
+    x0 = boxes[0][0] + boxes[0][2] + 50
+    ImageDraw.Draw(pil).line([(x0 + i * 8, 100 + 30 * np.sin(i)) for i in range(14)], fill=0, width=10)
+    assert bundled.read_number(pil).unsure
+
+
+def boxed(digit_ink, text, side=130, line=3):
+    """A row of printed boxes ``side`` px apart, the digits of ``text`` in them (a space: the box left empty)."""
+    img = Image.new("L", (len(text) * side + 80, 200), 255)
+    d = ImageDraw.Draw(img)
+    for i, ch in enumerate(text):
+        x0 = 40 + i * side
+        d.rectangle([x0, 35, x0 + side, 35 + side], outline=0, width=line)
+        if ch != " ":
+            ink = digit_ink[int(ch)]
+            left = x0 + (side - ink.shape[1]) // 2
+            patch = Image.fromarray((255 - ink * 255).astype(np.uint8))
+            img.paste(patch, (left, 45), Image.fromarray((ink * 255).astype(np.uint8)))
+    return img
+
+
+def test_boxes_read_one_entry_per_box_empty_ones_too(bundled, digit_ink):
+    n = read_number(bundled, boxed(digit_ink, "40 96"), kind="boxes")
+    assert n.text == "40 96" and len(n.digits) == 5
+    assert [p.digit for p in n.digits] == [4, 0, None, 9, 6]
+    assert all(n.digits[i].box[0] < n.digits[i + 1].box[0] for i in range(4))
+
+
+def test_boxes_kind_without_boxes_reads_the_line_and_is_unsure(bundled, digit_ink):
+    n = read_number(bundled, field(digit_ink, "407", gap=25)[0], kind="boxes")
+    assert n.text == "407" and n.unsure
 
 
 def test_leaves_a_digit_sized_scribble_out_of_the_number(bundled, digit_ink):

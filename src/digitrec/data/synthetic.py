@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from .transforms import blur, grid, random_warp, to_uint8
 
@@ -171,8 +172,10 @@ def on_paper(images: np.ndarray, kind: str = "shadow", seed: int = 0, size: int 
 # Strings of MNIST digits on one line, for training and benchmarking the reader. Each digit's ink box is
 # scaled to a random height around the nominal one, shifted off a common (optionally sloping) baseline,
 # with a random gap between neighbouring ink boxes; a negative gap makes neighbours touch or overlap.
-# Optionally a hyphen or a decimal point sits between two digits (ZIP+4 codes, amounts), and a
-# digit-sized mark that is not a digit stands among them: marks that are not part of the text.
+# Optionally a hyphen or a decimal point sits between two digits, not part of the text, and a digit-sized
+# mark that is not a digit stands among them. A pattern ("#,###.##", "##/##/##") writes separators that are
+# part of the text, as amounts and dates have them. Restyled digits are thickened or thinned, slanted and
+# stretched: other writers' hands. A boxed field is a row of printed boxes, a digit in each or none.
 
 SCALE_JITTER = 0.15     # each digit's height varies this much either way
 BASELINE_JITTER = 0.08  # each digit's bottom moves this share of the height up or down
@@ -190,12 +193,16 @@ class Condition:
     canvas: tuple[float, float] | None = None  # (width, height) in digit heights; None: as wide as the string
     marks: float = 0.0             # chance that a field has a hyphen or a decimal point between two digits
     others: float = 0.0            # chance that a field has a digit-sized mark that is not a digit
+    patterns: tuple[str, ...] = ()  # each field follows one: "#" a digit, any other character a separator between two
+    restyled: bool = False         # digits thickened or thinned, slanted up to 20 degrees, stretched
+    boxed: bool = False            # a row of printed boxes, one digit or none in each ("digits": how many boxes)
+    empty: float = 0.0             # boxed: chance that a box is left empty
 
 
 @dataclass
 class Field:
     image: np.ndarray              # uint8 HxW, dark ink on white paper
-    text: str                      # the digits, left to right
+    text: str                      # the digits and separators, left to right; a boxed field: a space per empty box
     boxes: list                    # each digit's ink box (x, y, width, height) in the image
 
 
@@ -218,6 +225,55 @@ def _mark(rng: np.random.Generator, height: float, stroke: float) -> tuple[np.nd
     return (yy ** 2 + xx ** 2 <= (d / 2) ** 2).astype(np.float32), height * rng.uniform(-0.02, 0.05)
 
 
+# paper either side of a separator, in digit heights
+_ROOM = {".": (0.05, 0.2), ",": (0.05, 0.2), "-": (0.1, 0.3), "/": (0.02, 0.15)}
+
+
+def _separator(ch: str, rng: np.random.Generator, height: float, stroke: float) -> tuple[np.ndarray, float]:
+    """A separator of the text as a hand writes it: its ink and its bottom above the baseline."""
+    t = max(2, round(stroke))
+    if ch in ".-":
+        while True:  # _mark draws either; keep the one asked for
+            ink, lift = _mark(rng, height, stroke)
+            if (ink.shape[1] > ink.shape[0] + 1) == (ch == "-"):
+                return ink, lift
+    if ch == ",":
+        h, w = round(height * rng.uniform(0.25, 0.4)), round(height * rng.uniform(0.08, 0.18))
+        path = [(w + t / 2, t / 2), (t / 2, h + t / 2)]
+        lift = -h * rng.uniform(0.6, 0.8)
+    else:  # "/"
+        h = round(height * rng.uniform(0.85, 1.15))
+        w = round(h * math.tan(math.radians(rng.uniform(15, 35))))
+        path = [(t / 2, h + t / 2), (w + t / 2, t / 2)]
+        lift = -height * rng.uniform(0.0, 0.12)
+    img = Image.new("L", (w + t + 1, h + t + 1))
+    ImageDraw.Draw(img).line(path, fill=255, width=t)
+    return np.asarray(img, np.float32) / 255, lift
+
+
+def _restyle(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit's ink as another hand writes it: thicker or thinner strokes, slanted up to 20 degrees either
+    way, 0.7-1.4 times as wide; still as tall."""
+    h = crop.shape[0]
+    k = int(rng.integers(2, max(3, round(0.07 * h))))
+    stroke = rng.random()
+    if stroke < 0.4:
+        crop = ndimage.grey_dilation(np.pad(crop, k), size=(k, k))
+    elif stroke < 0.7:
+        thin = ndimage.grey_erosion(crop, size=(k // 2 + 1, k // 2 + 1))
+        crop = thin if thin.max() > 0.5 else crop
+    shear = math.tan(math.radians(rng.uniform(-20, 20)))
+    grow = int(math.ceil(abs(shear) * crop.shape[0]))
+    wide = np.pad(crop, ((0, 0), (grow, grow)))
+    centre = crop.shape[0] / 2
+    wide = ndimage.affine_transform(wide, [[1, 0], [-shear, 1]], offset=[0, shear * centre], order=1)
+    rows, cols = np.flatnonzero(wide.max(1) > 0.05), np.flatnonzero(wide.max(0) > 0.05)
+    wide = wide[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    w = max(1, round(wide.shape[1] * rng.uniform(0.7, 1.4)))
+    img = Image.fromarray(wide.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(img).clip(0, 1)
+
+
 def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int = 110,
                others: np.ndarray | None = None) -> Field:
     """One field of digits drawn from ``x``/``y`` (uint8 28x28 images, labels); a digit is about ``height`` px tall.
@@ -225,7 +281,10 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
     ``others``: uint8 28x28 images of non-digits, one of which joins the string, as a digit would, with
     ``cond.others``' chance.
     """
-    n = int(rng.integers(cond.digits[0], cond.digits[1] + 1))
+    if cond.boxed:
+        return _boxed_field(x, y, cond, rng, height)
+    pattern = str(rng.choice(cond.patterns)) if cond.patterns else ""
+    n = pattern.count("#") or int(rng.integers(cond.digits[0], cond.digits[1] + 1))
     idx = rng.choice(len(x), n, replace=False)
     images, labels = list(x[idx]), [int(y[i]) for i in idx]
     if others is not None and cond.others and rng.random() < cond.others:
@@ -234,14 +293,23 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         labels.insert(at, -1)
         n += 1
     crops = [_ink_crop(im, round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for im in images]
+    if cond.restyled:
+        crops = [_restyle(c, rng) for c in crops]
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
     pieces = [(c, 0.0, label >= 0) for c, label in zip(crops, labels)]  # (ink, bottom above the baseline, a digit?)
+    stroke = height * 0.12
+    for at, ch in enumerate(pattern):
+        if ch != "#":
+            pieces.insert(at, (*_separator(ch, rng, height, stroke * rng.uniform(0.7, 1.1)), False))
+            room = height * rng.uniform(*_ROOM[ch])
+            gaps = np.insert(gaps, at, room)
+            gaps[at - 1] = room
     if n > 1 and cond.marks and rng.random() < cond.marks:
         at = int(rng.integers(1, n))
         room = height * rng.uniform(0.15, 0.3)
-        pieces.insert(at, (*_mark(rng, height, stroke=height * 0.12), False))
+        pieces.insert(at, (*_mark(rng, height, stroke=stroke), False))
         gaps = np.insert(gaps, at, room)
         gaps[at - 1] = room
     widths = np.array([p[0].shape[1] for p in pieces])
@@ -270,5 +338,46 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         np.maximum(region, c, out=region)
         if digit:
             boxes.append((int(l0), top, c.shape[1], c.shape[0]))
-    text = "".join(str(d) for d in labels if d >= 0)
+    digits = iter(str(d) for d in labels if d >= 0)
+    text = "".join(next(digits) if ch == "#" else ch for ch in pattern) if pattern else "".join(digits)
+    return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes)
+
+
+def _boxed_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int) -> Field:
+    """A row of printed boxes, side by side or apart, a digit written in each (some left empty), the digits as
+    large as the box allows: some run into its lines."""
+    n = int(rng.integers(cond.digits[0], cond.digits[1] + 1))
+    filled = rng.random(n) >= cond.empty
+    filled[rng.integers(n)] = True
+    side = round(height * rng.uniform(1.15, 1.35))  # from a box's outer edge to its neighbour's
+    line = int(rng.integers(2, 5))
+    apart = 0 if rng.random() < 0.5 else round(side * rng.uniform(0.1, 0.3))
+    margin = round(MARGIN * height)
+    canvas = np.zeros((round(side * 1.6), 2 * margin + n * (side + apart) + line), np.float32)
+    top = (canvas.shape[0] - side) // 2
+    idx = iter(rng.choice(len(x), n, replace=False))
+    text, boxes = "", []
+    for i in range(n):
+        x0 = margin + i * (side + apart)
+        for rows, cols in ((slice(top, top + line), slice(x0, x0 + side + line)),
+                           (slice(top + side, top + side + line), slice(x0, x0 + side + line)),
+                           (slice(top, top + side + line), slice(x0, x0 + line)),
+                           (slice(top, top + side + line), slice(x0 + side, x0 + side + line))):
+            canvas[rows, cols] = 0.9
+        if not filled[i]:
+            text += " "
+            continue
+        j = next(idx)
+        crop = _ink_crop(x[j], round(side * rng.uniform(0.65, 0.95)))
+        if cond.restyled:
+            crop = _restyle(crop, rng)
+        crop = crop[:, :side]
+        h, w = crop.shape
+        # anywhere in the box, a little past its lines at times
+        left = int(np.clip(x0 + line + rng.uniform(-0.05, 1.05) * (side - line - w), x0, x0 + side + line - w))
+        up = int(np.clip(top + line + rng.uniform(-0.05, 1.05) * (side - line - h), top, top + side + line - h))
+        region = canvas[up:up + h, left:left + w]
+        np.maximum(region, crop, out=region)
+        text += str(int(y[j]))
+        boxes.append((left, up, w, h))
     return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes)
