@@ -8,6 +8,7 @@ import socket
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import httpx
@@ -276,7 +277,7 @@ def test_read_answers_the_number_with_a_box_per_digit_as_the_library_does(server
     r = httpx.post(f"{server.url}/api/v1/read", files={"image": ("zip.png", _png(image), "image/png")}, timeout=30)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"text", "confidence", "digits", "marks"}
+    assert set(body) == {"text", "confidence", "unsure", "value", "digits", "separators", "marks"}
     expected = recognizer.read_number(image)
     assert body["text"] == expected.text == number
     assert [d["box"] for d in body["digits"]] == [list(p.box) for p in expected.digits]
@@ -289,7 +290,22 @@ def test_read_takes_base64_json_and_a_blank_field_reads_as_no_digits(server, mni
     assert r.status_code == 200 and r.json()["text"] == number
     blank = httpx.post(f"{server.url}/api/v1/read", files={"image": ("b.png", _png(np.full((200, 800), 255, np.uint8)),
                                                                         "image/png")}, timeout=30)
-    assert blank.status_code == 200 and blank.json() == {"text": "", "confidence": 0.0, "digits": [], "marks": []}
+    assert blank.status_code == 200 and blank.json() == {"text": "", "confidence": 0.0, "unsure": False, "value": None,
+                                                         "digits": [], "separators": [], "marks": []}
+
+
+def test_read_keeps_an_amounts_separators_and_gives_its_value(server, mnist):
+    from digitrec.data.synthetic import Condition, make_field
+
+    field = make_field(*mnist, Condition("amount", (4, 4), (0.1, 0.3), patterns=("##.##",)), np.random.default_rng(3))
+    png = _png(field.image)
+    r = httpx.post(f"{server.url}/api/v1/read?kind=amount", files={"image": ("a.png", png, "image/png")}, timeout=30)
+    assert r.status_code == 200 and r.json()["text"] == field.text
+    assert r.json()["value"] == str(Decimal(field.text)) and [s["char"] for s in r.json()["separators"]] == ["."]
+    digits = httpx.post(f"{server.url}/api/v1/read?kind=digits", files={"image": ("a.png", png, "image/png")}, timeout=30)
+    assert digits.json()["text"] == field.text.replace(".", "")
+    assert httpx.post(f"{server.url}/api/v1/read?kind=roman", files={"image": ("a.png", png, "image/png")},
+                      timeout=30).status_code == 422
 
 
 def test_read_refuses_bad_input_with_json_errors_and_keeps_serving(server):

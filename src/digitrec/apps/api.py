@@ -57,20 +57,31 @@ class BatchItemOut(BaseModel):
 
 
 class DigitOut(BaseModel):
-    digit: int | None
+    digit: int | None = Field(description="the digit; null for an empty box (kind=boxes) or a mark that is no digit")
     confidence: float = Field(ge=0, le=1)
+    unsure: bool = Field(False, description="a person should check this digit")
     probabilities: list[float] = Field(min_length=10, max_length=10)
     top3: list[TopDigit]
     box: list[int] = Field(min_length=4, max_length=4, description="x, y, width, height of the digit's ink in the "
                                                                    "uploaded image, pixels")
 
 
+class SeparatorOut(BaseModel):
+    char: str = Field(description="'.', ',', '-' or '/'", examples=["."])
+    box: list[int] = Field(min_length=4, max_length=4, description="x, y, width, height of its ink, pixels")
+
+
 class NumberOut(BaseModel):
-    text: str = Field(description="the digits read, left to right; empty when there are none", examples=["90210"])
+    text: str = Field(description="the digits and separators read, left to right (a space per empty box with "
+                                  "kind=boxes); empty when there are none", examples=["1,250.00"])
     confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences; 0 when there are none")
+    unsure: bool = Field(description="a person should check the reading: a digit or separator is doubtful, a "
+                                     "digit-sized mark was left out, or the text is not shaped as the kind says")
+    value: str | None = Field(None, description="kind=amount: the amount as a decimal number", examples=["1250.00"])
     digits: list[DigitOut]
-    marks: list[list[int]] = Field(description="boxes (x, y, width, height) of marks left out of the text as not "
-                                               "digits: a hyphen, a dot, a scribble")
+    separators: list[SeparatorOut] = Field(description="the separators written into the text, with their boxes")
+    marks: list[list[int]] = Field(description="boxes (x, y, width, height) of marks left out of the text: marks "
+                                               "that are neither digits nor separators of this kind")
 
 
 class ModelOut(BaseModel):
@@ -242,6 +253,9 @@ async def _predict_uploads(request: Request, engine: Engine, limits: Limits, man
 
 
 _INCLUDE_INPUT = Query(False, description="also answer the 28x28 image the model read (a PNG data: URL in 'input')")
+_KIND = Query("any", description="what the field holds: any (digits and . , - /), digits (a ZIP code, an account "
+                                 "number), amount (. and , kept, and its value), date (/ - . kept), boxes (a row of "
+                                 "printed boxes, one digit or none each)")
 
 
 async def _read_correction(request: Request) -> CorrectionIn | tuple[bytes, dict]:
@@ -292,10 +306,10 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
     @api.post("/read", response_model=NumberOut, responses=ERRORS, openapi_extra=_body_doc("image", False, ImageIn),
               summary="Read a number, one line of handwritten digits (multipart field 'image', or JSON base64 "
                       "'image'): the text and a box per digit")
-    async def read(request: Request):
+    async def read(request: Request, kind: Literal["any", "digits", "amount", "date", "boxes"] = _KIND):
         when = time.monotonic() + limits.timeout_s
         (image,) = await _in_time(_read_images(request, False, 1), when, 408, "receiving the request body")
-        return (await _in_time(engine.read_number(image, when), when, 503, "reading the number")).to_dict()
+        return (await _in_time(engine.read_number(image, when, kind), when, 503, "reading the number")).to_dict()
 
     @api.get("/health", response_model=HealthOut, summary="Liveness, the model in use and the limits in force",
              responses={500: ERRORS[500]})

@@ -100,7 +100,8 @@ def _describe_number(n) -> str:
     if not n.text:
         return "no digits found"
     digits = " ".join(f"{p.digit}:{p.confidence:.2f}" for p in n.digits)
-    return f"{n.text}  (confidence {n.confidence:.3f}; digits {digits})"
+    value = f"; value {n.value}" if n.value is not None else ""
+    return f"{n.text}  (confidence {n.confidence:.3f}; digits {digits}{value})" + ("  NOT SURE: check it" if n.unsure else "")
 
 
 def cmd_predict(args) -> int:
@@ -114,7 +115,7 @@ def cmd_read(args) -> int:
     import digitrec
 
     r = digitrec.load(args.model, trust_unverified=args.trust_unverified)
-    return _read_files(args.files, r.read_number, _describe_number, args.json)
+    return _read_files(args.files, lambda f: r.read_number(f, kind=args.kind), _describe_number, args.json)
 
 
 def cmd_serve(args) -> int:
@@ -230,9 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("read", help="read a number (a line of handwritten digits) in each image file",
-                       description="Read one line of handwritten digits per image: ZIP codes, amounts, account "
-                                   "numbers. Touching digits are split; marks that are not digits are left out.")
+                       description="Read one line of handwritten digits per image: ZIP codes, amounts, dates, "
+                                   "account numbers, a row of boxes. Touching digits are split; separators the kind "
+                                   "of field writes (. , - /) are kept; other marks are left out.")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")
+    p.add_argument("--kind", choices=("any", "digits", "amount", "date", "boxes"), default="any",
+                   help="any: digits and . , - / (default); digits: digits only; amount: . and , kept, and its "
+                        "value; date: / - . kept; boxes: a row of printed boxes, one digit or none each")
     _add_model(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")
     p.set_defaults(func=cmd_read)

@@ -77,9 +77,9 @@ class Engine:
                 out.append(type(e)(f"{prefix}{e}"))
         return out
 
-    async def read_number(self, src, when: float):
+    async def read_number(self, src, when: float, kind: str = "any"):
         """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
-        return await self.run_until(when, [src], read_number, self.recognizer, src, None, self.max_pixels)
+        return await self.run_until(when, [src], read_number, self.recognizer, src, None, self.max_pixels, kind)
 
     async def preprocess(self, images: list, prefixes: list[str], when: float, each: bool = False) -> list:
         """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors.

@@ -139,9 +139,10 @@ class Recognizer:
             preds[i] = Prediction(digit=digit if ok else None, confidence=p[digit], probabilities=tuple(p), unsure=u)
         return preds
 
-    def read_number(self, image) -> NumberReading:
-        """Read a line of handwritten digits (a ZIP code, an amount): a ``NumberReading`` with a box per digit."""
-        return read_number(self, image)
+    def read_number(self, image, kind: str = "any") -> NumberReading:
+        """Read a line of handwritten digits (a ZIP code, an amount, a date, a row of boxes): a ``NumberReading``
+        with a box per digit. ``kind``: 'digits', 'amount', 'date', 'any' or 'boxes' (``inference.reader``)."""
+        return read_number(self, image, kind=kind)
 
 
 def load(path: str | os.PathLike | None = None, backend: str = "torch", reject_threshold: float | None = None,
