@@ -39,6 +39,11 @@ def test_a_class_the_ink_stage_broke_is_read(bundled, report_digits, context, le
     assert _accuracy(bundled, context, *report_digits) >= least
 
 
+def test_a_small_digit_in_a_photo_is_found_and_read(bundled, report_digits):
+    x, y = report_digits
+    assert _accuracy(bundled, "small_in_photo", x[:20], y[:20]) >= 0.85  # read whole: about 60 %
+
+
 @pytest.mark.parametrize("context", ["clean", "canvas", "squared_paper", "coloured", "jpeg_low_quality", "low_res_16"])
 def test_inputs_that_read_well_still_do(bundled, report_digits, context):
     assert _accuracy(bundled, context, *report_digits) >= 0.97

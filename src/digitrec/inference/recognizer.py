@@ -9,7 +9,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import InputError
-from ..imaging import COMPATIBLE_VERSIONS, heavy_x28, light_x28, read_pictures
+from ..imaging import COMPATIBLE_VERSIONS, digit_boxes, heavy_x28, light_x28, read_pictures
 from .backends import Backend, OnnxDigits, TorchDigits, open_backend
 from .bundled import BACKENDS, bundled_model_path
 from .prediction import BLANK, Prediction
@@ -31,6 +31,10 @@ SHAPE_MARGIN = 1.0
 # misreads over all contexts, and every blank photo, dot and letter
 UNSURE_SCORE = 1.6
 UNSURE_CONFIDENCE = 0.9
+# a digit found in a large picture (``imaging.locate``) and read alone wins over the whole picture's reading
+# by this margin of digit score, and from this score up: a mark the model does not take for a digit tells nothing
+LOCATE_MARGIN = 0.0
+LOCATE_LEAST = UNSURE_SCORE
 
 
 def digit_score(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -98,7 +102,10 @@ class Recognizer:
 
     def _readings(self, images, limit: int | None = None):
         """``preprocess``, with the probabilities and digit scores of the chosen readings (of the found ones)."""
-        pictures = read_pictures(images, limit)
+        return self._chosen(read_pictures(images, limit), search=True)
+
+    def _chosen(self, pictures: list, search: bool):
+        """``_readings`` of decoded pictures; ``search``: look for a digit in the large ones the others doubt."""
         x28, found = light_x28(pictures)
         probs, best = np.full((len(x28), 10), 0.1, np.float32), np.full(len(x28), -np.inf)
         marked = np.flatnonzero(found)
@@ -115,8 +122,27 @@ class Recognizer:
                 better = score > best[doubtful] + (SHAPE_MARGIN if k else 0.0)
                 i = doubtful[better]
                 x28[i], best[i], probs[i] = hx[better], score[better], p[better]
+            if search:
+                self._located(pictures, doubtful, x28, found, probs, best)
         x28[~found] = 0
         return x28, found, probs, best
+
+    def _located(self, pictures: list, doubtful: np.ndarray, x28, found, probs, best) -> None:
+        """Where a crop around a mark of a doubtful picture (``imaging.locate``) reads as a digit better than the
+        whole picture does, take its reading (in place). Each crop goes through the light path and the ink stage."""
+        owners, crops = [], []
+        for i in doubtful[best[doubtful] < LIGHT_ACCEPT].tolist():
+            for box in digit_boxes(pictures[i][0]):
+                owners.append(i)
+                crops.append((pictures[i][0][box], False))
+        if not crops:
+            return
+        cx, cf, cp, cs = self._chosen(crops, search=False)
+        cs = np.where(cf, cs, -np.inf)
+        for j in np.argsort(cs, kind="stable").tolist():  # each picture's best crop last
+            i = owners[j]
+            if cs[j] >= LOCATE_LEAST and cs[j] > best[i] + LOCATE_MARGIN:
+                x28[i], found[i], probs[i], best[i] = cx[j], True, cp[j], cs[j]
 
     def predict_preprocessed(self, x28: list) -> list[Prediction]:
         """Read images already made MNIST-like by ``imaging.preprocess`` (28x28 arrays; ``None`` is a blank)."""
