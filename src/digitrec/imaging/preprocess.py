@@ -12,7 +12,7 @@ from ..errors import InputError
 from .decode import box_average, read_picture
 from .frame import deskewed, to_mnist, to_mnist_batch
 from .ink import ink_map, ink_maps
-from .light import light_maps, margin, with_margin
+from .light import light_maps, margin, two_tone_maps, with_margin
 from .shapes import box_inside, outlines_filled
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
@@ -101,9 +101,11 @@ def _shapes_scale(grey: np.ndarray) -> np.ndarray:
 
 
 # the readings of a picture that compete with the light path's where that one is doubtful: the ink stage as
-# it is and framed by paper (where the ink touches the edge), the inside of a printed box, outlines filled.
-# The first is the ink stage proper: where it finds no mark, the picture is blank
-HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)))
+# it is and framed by paper (where the ink touches the edge), the inside of a printed box, outlines filled,
+# the picture as two tones with dark ink and with light ink. The first is the ink stage proper: where it finds
+# no mark, the picture is blank
+HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)),
+         lambda g: two_tone_maps(g, dark=True), lambda g: two_tone_maps(g, dark=False))
 
 
 def heavy_x28(pictures: list[tuple[np.ndarray, bool]], which, readings=HEAVY) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -131,7 +131,7 @@ class Recognizer:
         """Where a crop around a mark of a doubtful picture (``imaging.locate``) reads as a digit better than the
         whole picture does, take its reading (in place). Each crop goes through the light path and the ink stage."""
         owners, crops = [], []
-        for i in doubtful[best[doubtful] < LIGHT_ACCEPT].tolist():
+        for i in doubtful.tolist():
             for box in digit_boxes(pictures[i][0]):
                 owners.append(i)
                 crops.append((pictures[i][0][box], False))
