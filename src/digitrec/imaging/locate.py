@@ -50,6 +50,9 @@ def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
         bh, bw = box[0].stop - box[0].start, box[1].stop - box[1].start
         if max(bh, bw) < MIN_HEIGHT * side or max(bh, bw) > MAX_HEIGHT * side or bw > MAX_WIDE * bh:
             continue
+        # a mark that runs off the picture is the edge of the sheet or of a shadow, or a digit cut off
+        if box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]:
+            continue
         found.append((mass[j], box))
     found.sort(key=lambda f: -f[0])
     return [_crop(grey.shape, box, k) for _, box in found[:CANDIDATES]]
