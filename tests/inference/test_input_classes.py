@@ -32,11 +32,17 @@ def _accuracy(r, context: str, x, y) -> float:
     return float(np.mean([p.digit == t for p, t in zip(preds, y)]))
 
 
-# old ink stage: 66 %, 41 %, 81 %, 86 %, 56 % on these classes (benchmarks/wild.py, tuning split)
-@pytest.mark.parametrize("context, least", [("tight_crop_28", 0.9), ("tight_crop_64", 0.65), ("boxed_cell", 0.95),
-                                            ("boxed_cell_touching", 0.95), ("hollow", 0.65)])
+# old ink stage: 66 %, 41 %, 81 %, 86 %, 56 % on the first five (benchmarks/wild.py, tuning split); with the light
+# path alone, bold tight crops (82 %), outlined digits (73 %) and ruled paper (96 %) still failed these
+@pytest.mark.parametrize("context, least", [("tight_crop_28", 0.9), ("tight_crop_64", 0.93), ("boxed_cell", 0.95),
+                                            ("boxed_cell_touching", 0.95), ("hollow", 0.9), ("lined_paper", 0.98)])
 def test_a_class_the_ink_stage_broke_is_read(bundled, report_digits, context, least):
     assert _accuracy(bundled, context, *report_digits) >= least
+
+
+def test_a_small_digit_in_a_photo_is_found_and_read(bundled, report_digits):
+    x, y = report_digits
+    assert _accuracy(bundled, "small_in_photo", x[:20], y[:20]) >= 0.85  # read whole: about 60 %
 
 
 @pytest.mark.parametrize("context", ["clean", "canvas", "squared_paper", "coloured", "jpeg_low_quality", "low_res_16"])

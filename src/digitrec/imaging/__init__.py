@@ -1,8 +1,10 @@
 """Any picture -> what a model reads: ``decode`` (the boundary), ``ink`` and ``marks`` (photos and scans to
-clean ink), ``frame`` (MNIST's 28x28 geometry; strips for the line model), ``preprocess`` (all of it)."""
+clean ink), ``frame`` (MNIST's 28x28 geometry; strips for the line model), ``locate`` (where a digit may be in
+a large picture), ``preprocess`` (all of it)."""
 from .decode import MAX_PIXELS
 from .frame import deskewed, field_strip, to_mnist, to_mnist_batch
 from .ink import ink_map, ink_maps
+from .locate import digit_boxes
 from .preprocess import (
            COMPATIBLE_VERSIONS,
            PREPROCESS_VERSION,
@@ -16,5 +18,5 @@ from .preprocess import (
 )
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
-           "ink_map", "ink_maps", "to_mnist", "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS",
+           "ink_map", "ink_maps", "digit_boxes", "to_mnist", "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS",
            "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]

@@ -18,7 +18,7 @@ from .marks import (
     touching_edge,
 )
 
-__all__ = ["ink_map", "ink_maps", "dark_ink"]
+__all__ = ["ink_map", "ink_maps", "dark_ink", "otsus"]
 
 IMPULSE_FRACTION = 0.005        # share of isolated extreme pixels above which salt-and-pepper noise is filtered
 FLIPPED_SHARE = 0.1             # paper of the ink's tone over this share of the picture is taken as such
@@ -85,11 +85,11 @@ def ink_maps(grey: np.ndarray) -> np.ndarray:
     ink = pos - ndimage.grey_opening(pos, size=(1, window, window))
     # where most of the surroundings are ink after flattening (the median above Otsu's threshold, counted
     # with a box filter) and the region runs off the picture, it is paper: a band or a label; a bold stroke is not
-    bright = (ink > _otsus(ink)[:, None, None]).astype(np.float32)
+    bright = (ink > otsus(ink)[:, None, None]).astype(np.float32)
     # a band of paper in the ink's tone that spans the picture (an inverted stripe): its paper tone is its median.
     # Looked for in the picture as well as in the flattened ink: a band as wide as the flattening window, or
     # with a digit's strokes taking much of it, is flattened away in part
-    bands = _bands(np.maximum(bright, pos > _otsus(pos)[:, None, None]), window // 2)
+    bands = _bands(np.maximum(bright, pos > otsus(pos)[:, None, None]), window // 2)
     for i in np.flatnonzero(bands.any(axis=(1, 2))):
         ink[i] = np.where(bands[i], np.clip(np.median(pos[i][bands[i]]) - pos[i], 0, None), ink[i])
     bright[bands] = 0
@@ -198,11 +198,11 @@ def _around(pos: np.ndarray) -> np.ndarray:
 
 
 def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of one set of values: see ``_otsus``."""
-    return float(_otsus(np.asarray(values).reshape(1, -1))[0])
+    """Otsu's threshold of one set of values: see ``otsus``."""
+    return float(otsus(np.asarray(values).reshape(1, -1))[0])
 
 
-def _otsus(values: np.ndarray, bins: int = 256) -> np.ndarray:
+def otsus(values: np.ndarray, bins: int = 256) -> np.ndarray:
     """Otsu's threshold of each row (picture) of ``values``: the cut of [0, max] that maximises the
     between-class variance (0 for a picture with nothing above 0)."""
     flat = values.reshape(len(values), -1)
@@ -226,7 +226,7 @@ def _otsus(values: np.ndarray, bins: int = 256) -> np.ndarray:
 def _clean(ink: np.ndarray) -> np.ndarray:
     """Steps 2-4 of ``ink_map`` for each picture of ``ink [N,H,W]``."""
     peak = ink.max(axis=(1, 2))
-    t = _otsus(ink)
+    t = otsus(ink)
     # the paper's noise: median + 4 robust standard deviations (1.4826 MAD) of what lies below the cut
     flat = ink.reshape(len(ink), -1)
     paper = flat <= t[:, None]

@@ -9,10 +9,10 @@ from PIL import Image
 
 from .. import deadline
 from ..errors import InputError
-from .decode import box_average, read_picture
+from .decode import box_average, max_pixels, read_picture
 from .frame import deskewed, to_mnist, to_mnist_batch
 from .ink import ink_map, ink_maps
-from .light import light_maps, margin, with_margin
+from .light import light_maps, margin, two_tone_maps, with_margin
 from .shapes import box_inside, outlines_filled
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
@@ -66,7 +66,13 @@ def preprocess_batch(images, limit: int | None = None) -> tuple[np.ndarray, np.n
 
 
 def read_pictures(images, limit: int | None = None) -> list[tuple[np.ndarray, bool]]:
-    """Decode ``images`` for ``light_x28`` and ``heavy_x28``: each as (grey picture, or ink already; True if ink)."""
+    """Decode ``images`` for ``light_x28`` and ``heavy_x28``: each as (grey picture, or ink already; True if ink).
+
+    An ``[N,H,W]`` uint8 array of small pictures, as MNIST comes, is decoded in one step, exactly as each
+    picture would be alone."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 3 and \
+            max(images.shape[1:]) < 2 * WORK_PX and images.shape[1] * images.shape[2] <= (limit or max_pixels()):
+        return [(grey, False) for grey in images.astype(np.float32) / 255]
     pictures = []
     for img in _images(images):
         deadline.check()
@@ -101,9 +107,11 @@ def _shapes_scale(grey: np.ndarray) -> np.ndarray:
 
 
 # the readings of a picture that compete with the light path's where that one is doubtful: the ink stage as
-# it is and framed by paper (where the ink touches the edge), the inside of a printed box, outlines filled.
-# The first is the ink stage proper: where it finds no mark, the picture is blank
-HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)))
+# it is and framed by paper (where the ink touches the edge), the inside of a printed box, outlines filled,
+# the picture as two tones with dark ink and with light ink. The first is the ink stage proper: where it finds
+# no mark, the picture is blank
+HEAVY = (ink_maps, _framed, lambda g: box_inside(_shapes_scale(g)), lambda g: outlines_filled(_shapes_scale(g)),
+         lambda g: two_tone_maps(g, dark=True), lambda g: two_tone_maps(g, dark=False))
 
 
 def heavy_x28(pictures: list[tuple[np.ndarray, bool]], which, readings=HEAVY) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -13,7 +13,8 @@ LINE_SHARE = 0.6                # a box side: a row (column) marked over this sh
 SIDE_BAND = 0.3                 # a side lies within this share of the marks' extent from their edge
 FILL_GAIN = 1.3                 # outlines: filling must add this much ink (a factor), or there were none
 MIN_EXTENT = 8                  # px: marks smaller than this across hold no box and no outline
-GAP_SHARE = 0.1                 # outlines: enclosed gaps no deeper than this share of the digit's height are a stroke's inside
+GAP_SHARE = 0.2                 # outlines: a stroke's inside is no deeper than this share of the digit's height
+ELONGATION = 3.0                # outlines: ... and its area is over this many times a disk of its depth's
 
 
 def box_inside(ink: np.ndarray) -> np.ndarray:
@@ -54,8 +55,10 @@ def _inside(counts: np.ndarray) -> tuple[int, int] | None:
 
 def outlines_filled(ink: np.ndarray) -> np.ndarray:
     """Ink whose strokes were drawn as outlines (a hollow pen, an edge-detected picture), with the inside
-    of each stroke filled: the enclosed gaps no deeper than ``GAP_SHARE`` of the digit's height. A digit's
-    own loops (0, 6, 8, 9) are deeper and stay open; pictures with little to fill give blank ink."""
+    of each stroke filled: the enclosed gaps that are long and narrow, as a stroke is (their area
+    ``ELONGATION`` times a disk as deep as they are, or more), and no deeper than ``GAP_SHARE`` of the
+    digit's height. A digit's own loops (0, 6, 8, 9) are round and stay open, whatever the pen's width;
+    pictures with little to fill give blank ink."""
     out = np.zeros_like(ink)
     for i, m in enumerate(ink > INKED):
         rows = np.flatnonzero(m.any(1))
@@ -66,8 +69,11 @@ def outlines_filled(ink: np.ndarray) -> np.ndarray:
         labels, n = ndimage.label(holes)
         if n == 0:
             continue
-        depth = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, np.arange(1, n + 1)))
-        filled = m | np.isin(labels, 1 + np.flatnonzero(depth <= GAP_SHARE * rows.size))
+        index = np.arange(1, n + 1)
+        depth = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, index))
+        area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        stroke = (depth <= GAP_SHARE * rows.size) & (area >= ELONGATION * np.pi * depth ** 2)
+        filled = m | np.isin(labels, index[stroke])
         if filled.sum() > FILL_GAIN * m.sum():
             out[i] = filled
     return out

@@ -43,13 +43,24 @@ class TorchDigits:
     def __init__(self, ckpt: Checkpoint):
         self.checkpoint = ckpt
         # channels-last convolutions run about 1.4x faster on this CPU (oneDNN's preferred layout)
-        self.model = from_checkpoint(ckpt).to(memory_format=torch.channels_last)
+        self.model = _bn_folded(from_checkpoint(ckpt)).to(memory_format=torch.channels_last)
         self.mean, self.std = ckpt.norm
 
     @torch.inference_mode()
     def logits(self, batch: np.ndarray) -> np.ndarray:
         xt = (torch.from_numpy(np.ascontiguousarray(batch, np.float32)).unsqueeze(1) - self.mean) / self.std
         return self.model(xt.contiguous(memory_format=torch.channels_last)).numpy()
+
+
+def _bn_folded(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` (in eval mode) with each BatchNorm that follows a convolution folded into its weights and
+    bias: reading then skips a pass over every activation map, and the logits agree to float rounding."""
+    for seq in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], torch.nn.Conv2d) and isinstance(seq[i + 1], torch.nn.BatchNorm2d):
+                seq[i] = torch.nn.utils.fuse_conv_bn_eval(seq[i], seq[i + 1])
+                seq[i + 1] = torch.nn.Identity()
+    return model
 
 
 class TorchLines:

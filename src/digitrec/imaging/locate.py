@@ -1,0 +1,68 @@
+"""Where a digit may be in a large picture: marks of a digit's size and shape found at low resolution, each
+cropped with paper around it, for the recognizer to read like any picture and weigh by the model's score.
+
+A small digit on a photographed sheet is a few hundredths of the picture: read whole, the light and
+shadows of the sheet outweigh it. Found first and read alone, it fills the 20-pixel frame as MNIST does.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .decode import box_average
+from .ink import dark_ink
+
+__all__ = ["digit_boxes", "LOCATE_PX"]
+
+LOCATE_PX = 200                 # px: marks are looked for on the picture brought down to about this, longer side
+MIN_SIDE = 256                  # px: a picture with a shorter longer side is read whole, never searched
+MIN_HEIGHT = 0.04               # a candidate is at least this share of the picture's shorter side tall (or wide)
+MAX_HEIGHT = 0.5                # ... and at most this share: a larger digit is read well enough whole
+MAX_WIDE = 2.0                  # a digit is at most this many times as wide as tall
+NOISE_SIGMAS = 6.0              # a mark stands this many robust standard deviations above the paper's noise
+CROP_MARGIN = 0.3               # paper kept around a candidate, as a share of its longer side
+CANDIDATES = 3                  # the most contrasted candidates are read, at most this many
+
+
+def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
+    """Where to crop ``grey [H,W]`` around the marks that may be a digit (``grey[box]``), most contrasted
+    first; an empty list for a small picture or one with no such mark."""
+    h, w = grey.shape
+    if max(h, w) < MIN_SIDE:
+        return []
+    k = max(1, -(-max(h, w) // LOCATE_PX))
+    small = box_average(grey, k) if k > 1 else grey
+    pos = 1 - small if dark_ink(small[None])[0] else small
+    # the sheet's light and shadows change over many strokes' widths: an opening wider than a stroke is the paper
+    window = max(5, min(small.shape) // 8)
+    ink = pos - ndimage.grey_opening(pos, size=(window, window))
+    med = float(np.median(ink))
+    noise = 1.4826 * float(np.median(np.abs(ink - med))) + 1e-3
+    marks = ink > med + NOISE_SIGMAS * noise
+    # a digit's strokes, broken by blur or a faint pen, are one mark
+    labels, n = ndimage.label(ndimage.binary_closing(marks, iterations=1) | marks, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return []
+    side = min(small.shape)
+    mass = ndimage.sum(ink, labels, np.arange(1, n + 1))
+    found = []
+    for j, box in enumerate(ndimage.find_objects(labels)):
+        bh, bw = box[0].stop - box[0].start, box[1].stop - box[1].start
+        if max(bh, bw) < MIN_HEIGHT * side or max(bh, bw) > MAX_HEIGHT * side or bw > MAX_WIDE * bh:
+            continue
+        # a mark that runs off the picture is the edge of the sheet or of a shadow, or a digit cut off
+        if box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]:
+            continue
+        found.append((mass[j], box))
+    found.sort(key=lambda f: -f[0])
+    return [_crop(grey.shape, box, k) for _, box in found[:CANDIDATES]]
+
+
+def _crop(shape: tuple[int, int], box: tuple[slice, slice], k: int) -> tuple[slice, slice]:
+    """A square around ``box`` (found in the picture brought down by ``k``) with ``CROP_MARGIN`` of paper,
+    within a picture of ``shape``."""
+    r0, r1, c0, c1 = box[0].start * k, box[0].stop * k, box[1].start * k, box[1].stop * k
+    side = round(max(r1 - r0, c1 - c0) * (1 + 2 * CROP_MARGIN))
+    cy, cx = (r0 + r1) // 2, (c0 + c1) // 2
+    top, left = max(0, cy - side // 2), max(0, cx - side // 2)
+    return slice(top, min(shape[0], top + side)), slice(left, min(shape[1], left + side))

@@ -1,0 +1,36 @@
+import numpy as np
+from conftest import draw_digit
+
+from digitrec.imaging.locate import digit_boxes
+
+
+def _sheet(h: int = 600, w: int = 800, seed: int = 0) -> np.ndarray:
+    """Paper lit unevenly (darker towards one corner), with sensor noise, as a phone photographs it."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    light = 0.9 - 0.25 * (yy / h + xx / w) / 2
+    return np.clip(light + rng.normal(0, 0.01, (h, w)), 0, 1).astype(np.float32)
+
+
+def _with_digit(sheet: np.ndarray, top: int, left: int, size: int = 60) -> np.ndarray:
+    ink = 1 - np.asarray(draw_digit(7, size=size), np.float32) / 255
+    out = sheet.copy()
+    out[top:top + size, left:left + size] *= 1 - 0.8 * ink
+    return out
+
+
+def test_the_first_box_holds_a_small_digit_on_a_photographed_sheet():
+    sheet = _sheet()
+    picture = _with_digit(sheet, 400, 550)
+    marked = (sheet - picture) > 0.2
+    box = digit_boxes(picture)[0]
+    assert marked[box].sum() == marked.sum()
+    assert picture[box].size < 0.05 * picture.size
+
+
+def test_blank_paper_has_no_box():
+    assert digit_boxes(_sheet()) == []
+
+
+def test_a_picture_of_a_digit_alone_is_not_searched():
+    assert digit_boxes(np.asarray(draw_digit(7, size=112), np.float32) / 255) == []
