@@ -110,6 +110,9 @@ def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path
     blank_form(150).save(tmp_path / "blank.png", dpi=(150, 150))
     assert cli.main(["template", str(tmp_path / "blank.png"), "--out", str(tmp_path / "t.json")]) == 0
     assert "6 fields written" in capsys.readouterr().out
+    made = json.loads((tmp_path / "t.json").read_text())
+    made["fields"][1]["kind"], made["fields"][2]["kind"] = "amount", "date"  # as the person editing it would
+    (tmp_path / "t.json").write_text(json.dumps(made))
     x, y = data.load_mnist("test")
     pages = make_form_pages(x[:1000], y[:1000], 3, seed=4)
     for i, p in enumerate(pages):

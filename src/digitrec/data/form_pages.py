@@ -34,16 +34,18 @@ FORM_TEMPLATE = {
 PAPERS = [(246, 244, 236), (250, 238, 200), (214, 232, 246), (246, 222, 226), (222, 240, 214)]  # white, then tints
 CANVAS = 1.2                    # the scan is this much larger than the form, so a turned, enlarged page stays in it
 DIGIT_SHARE = 0.6               # a handwritten digit is this share of its box's height
-# number fields: the reader's own synthetic strings, a digit-sized gap apart at most
+# number fields: the reader's own synthetic strings, a digit-sized gap apart at most; amounts and dates
+# with the separators people write in them, which are part of their values
 FIELDS = {"zip": Condition("zip", (5, 5), (0.1, 0.45)),
-          "amount": Condition("amount", (3, 6), (0.1, 0.45), marks=1.0),
-          "date": Condition("date", (6, 6), (0.1, 0.45), marks=1.0)}
+          "amount": Condition("amount", (3, 6), (0.1, 0.45), patterns=("#.##", "##.##", "###.##", "#,###.##",
+                                                                         "####", "##,###")),
+          "date": Condition("date", (6, 6), (0.1, 0.45), patterns=("##/##/##", "##-##-##", "##.##.##"))}
 
 
 @dataclass
 class FormPage:
     jpeg: bytes                 # the scanned page, as a scanner would write it
-    values: dict                # field name -> the true value (digits only: the reader leaves separators out)
+    values: dict                # field name -> the true value (an amount's and a date's with their separators)
 
 
 def luhn_digit(digits: str) -> int:

@@ -10,10 +10,10 @@ all its numbers), so one template fits a scan of any resolution::
                 {"name": "account", "kind": "boxes:8", "box": [15, 66, 96, 12], "validate": {"luhn": true}}]}
 
 ``box`` is (x, y, width, height) from the page's top left: the field's printed frame. Kinds: ``digit`` (one
-digit), ``number`` (digits on a line: a ZIP code), ``amount`` and ``date`` (read as numbers: the reader
-gives their digits and leaves separators out), ``boxes:N`` (N equal cells of one digit each; an empty cell
-is left out). ``validate``: ``length`` (a number, or [least, most]), ``regex`` (the whole value) and
-``luhn`` (the last digit checks the others). ``marks`` (optional): solid squares printed at the page's
+digit), ``number`` (digits on a line: a ZIP code), ``amount`` (digits with their decimal point and thousands
+commas), ``date`` (digits with / - or .), ``boxes:N`` (N equal cells of one digit each; an empty cell is
+left out). ``validate``: ``length`` (how many digits: a number, or [least, most]), ``regex`` (the whole
+value) and ``luhn`` (the last digit checks the others). ``marks`` (optional): solid squares printed at the page's
 corners; without them the page is registered by the box of its content, ``content`` (default the page).
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = ["Template", "FieldSpec", "FieldReading", "FormReading", "load_templat
            "read_whole", "alternatives", "luhn_valid", "WHOLE_PAGE_KINDS"]
 
 NUMBER_KINDS = ("number", "amount", "date")
+READ_AS = {"number": "digits", "amount": "amount", "date": "date"}  # a template's kind -> read_number's
 UNSURE_DIGIT = 0.9              # a number is unsure when any of its digits is read with less confidence than this
 INSET = 0.06                    # a field is read this share of its box's shorter side inside its printed frame
 CELL_MARGIN = 0.12              # a boxed cell is cut with this share of its side around it, so all four lines show
@@ -64,9 +65,10 @@ class FieldSpec:
 
     def check(self, value: str) -> str | None:
         """What is wrong with ``value`` by the field's checks, or None."""
-        if self.length and not self.length[0] <= len(value) <= self.length[1]:
+        digits = sum(c.isdigit() for c in value)
+        if self.length and not self.length[0] <= digits <= self.length[1]:
             want = self.length[0] if self.length[0] == self.length[1] else f"{self.length[0]}-{self.length[1]}"
-            return f"{len(value)} digits, not {want}"
+            return f"{digits} digits, not {want}"
         if self.regex and not re.fullmatch(self.regex, value):
             return f"does not match {self.regex}"
         if self.luhn and not luhn_valid(value):
@@ -238,7 +240,7 @@ def read_form(recognizer, page: np.ndarray, template: Template) -> FormReading:
             doubtful = any(p.unsure for p in mine)
         else:
             inset = INSET * min(spec.box[2], spec.box[3])
-            number = recognizer.read_number(cut(grey, reg, spec.box, inset, paper))
+            number = recognizer.read_number(cut(grey, reg, spec.box, inset, paper), kind=READ_AS[spec.kind])
             read, value, confidence = number.digits, number.text, number.confidence
             doubtful = _doubtful(number)
         problem = spec.check(value)
@@ -260,7 +262,7 @@ def read_whole(recognizer, page: np.ndarray, kind: str = "digit", name: str = "v
         read = [p] if p.digit is not None else []
         value, confidence, unsure = "".join(str(d.digit) for d in read), p.confidence if read else 0.0, p.unsure
     elif kind == "number":
-        number = recognizer.read_number(page)
+        number = recognizer.read_number(page)  # any: digits and the separators a number may have
         read, value, confidence = number.digits, number.text, number.confidence
         unsure = _doubtful(number)
     else:
@@ -270,9 +272,9 @@ def read_whole(recognizer, page: np.ndarray, kind: str = "digit", name: str = "v
 
 
 def _doubtful(number) -> bool:
-    """Whether a person should check a ``NumberReading``: a digit read with little confidence, or a mark left
-    out that is as tall as a digit."""
-    if any(p.confidence < UNSURE_DIGIT for p in number.digits):
+    """Whether a person should check a ``NumberReading``: the reader doubts it, a digit is read with little
+    confidence, or a mark left out is as tall as a digit."""
+    if number.unsure or any(p.confidence < UNSURE_DIGIT for p in number.digits):
         return True
     height = float(np.median([p.box[3] for p in number.digits])) if number.digits else 0.0
     return height > 0 and any(m[3] >= DROPPED_MARK * height for m in number.marks)
