@@ -251,3 +251,15 @@ def test_the_answer_comes_soon_after_the_pen_lifts(page):
     page.mouse.up()
     expect(_shown_digit(page, "draw")).to_have_text("1", timeout=ANSWER_MS)
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_an_amount_written_on_the_pad_keeps_its_point(page):
+    page.get_by_role("tab", name="Write a number").click()
+    page.get_by_label("What it is").select_option("amount")
+    _write(page, [(0.2, 0.15), (0.19, 0.85)])                   # 1
+    _write(page, [(0.3, 0.2), (0.42, 0.2), (0.34, 0.85)])       # 7
+    _write(page, [(0.47, 0.82), (0.475, 0.83)])                  # a point on the baseline
+    _write(page, [(0.55, 0.15), (0.54, 0.85)])                  # 1
+    _write(page, [(0.65, 0.15), (0.64, 0.85)])                  # 1
+    expect(page.locator("#number-result .digit")).to_have_text("17.11", timeout=ANSWER_MS)
+    expect(page.locator("#number-result")).to_contain_text("amount 17.11")

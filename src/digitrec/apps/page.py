@@ -81,6 +81,11 @@ def page() -> gr.Blocks:
                         '<table id="upload-table" class="files"></table>')
                 gr.HTML(_result("upload"))
             with gr.Tab("Write a number", id="number"):
+                gr.HTML('<label for="number-kind">What it is </label><select id="number-kind">'
+                        '<option value="any">a number (digits and . , - /)</option>'
+                        '<option value="digits">digits only (a ZIP code, an account number)</option>'
+                        '<option value="amount">an amount (1,250.00)</option>'
+                        '<option value="date">a date (31/12/26)</option></select>')
                 gr.HTML(_pad("numberpad", "Writing pad: write a number on one line (a ZIP code, an amount)",
                              wide=True))
                 gr.HTML('<div id="number-result" class="result number" aria-live="polite"></div>'
@@ -207,18 +212,21 @@ SCRIPT = r"""() => {
     if (n.error) { out.append(el('div', 'error', n.error)); return; }
     fix('number', n.text, 'number');
     if (!n.text) { out.append(el('div', 'none', 'no digits found')); return; }
-    out.append(el('div', 'digit', n.text), el('div', 'confidence', 'confidence ' + pct(n.confidence)));
+    out.append(el('div', n.unsure ? 'digit unsure' : 'digit', n.text),
+               el('div', 'confidence', 'confidence ' + pct(n.confidence) + (n.value ? ', amount ' + n.value : '')));
+    if (n.unsure) out.append(el('div', 'note', 'Not sure: please check it.'));
     const pad = document.getElementById('numberpad'), img = el('img', 'base-image');
     img.src = pad.toDataURL('image/png'); img.alt = 'your writing, a box around each digit read'; boxes.append(img);
-    for (const d of n.digits) {
-      const [x, y, w, h] = d.box, b = el('div', 'box');
+    const label = ([x, y, w, h], text) => { const b = el('div', 'box');
       Object.assign(b.style, {left: 100 * x / pad.width + '%', top: 100 * y / pad.height + '%',
                               width: 100 * w / pad.width + '%', height: 100 * h / pad.height + '%'});
-      b.append(el('span', '', d.digit + ' ' + pct(d.confidence))); boxes.append(b);
-    }
+      b.append(el('span', '', text)); boxes.append(b); };
+    for (const d of n.digits) label(d.box, d.digit + ' ' + pct(d.confidence));
+    for (const s of n.separators || []) label(s.box, s.char);
     n.digits.forEach((d, i) => { if (d.confidence < 0.9) out.append(el('div', 'note', 'Not sure of digit ' + (i + 1)
       + ': ' + d.top3[0].digit + ' or ' + d.top3[1].digit + '?')); });
-  }, {post: post('/api/v1/read'), tab: 'number'});
+  }, {post: (fd, signal) => post('/api/v1/read?kind=' + document.getElementById('number-kind').value)(fd, signal),
+      tab: 'number'});
   async function upload(files) {
     const table = document.getElementById('upload-table'); table.replaceChildren(); show('upload', null);
     const results = [];
