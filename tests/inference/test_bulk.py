@@ -115,7 +115,8 @@ def test_the_command_reads_a_folder_and_says_what_it_did(scans, tmp_path, capsys
 
 @pytest.mark.parametrize("args, words", [(["--out", "r.txt"], ".csv or .jsonl"),
                                          (["--out", "r.csv", "--template", "missing.json"], "no such file"),
-                                         (["--out", "r.csv", "--workers", "0"], "at least 1")])
+                                         (["--out", "r.csv", "--workers", "0"], "at least 1"),
+                                         (["--out", "r.csv", "--model", "missing.pt"], "missing.pt")])
 def test_the_command_refuses_bad_arguments_in_one_line(scans, tmp_path, capsys, args, words):
     args = [a if not a.startswith(("r.", "missing")) else str(tmp_path / a) for a in args]
     assert cli.main(["bulk", str(scans), "--quiet", *args]) == 2

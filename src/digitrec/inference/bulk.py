@@ -6,7 +6,7 @@ worker processes, one model and one thread each: a tiny CNN runs best on a core 
 threads per process on a busy 2-core machine spend their time waiting on each other. Rows come out in
 the input's order. An interrupted run resumes: pages already in the output are skipped. The fields a
 person should check go to a review file beside the output (``review_path``), with their pictures, for
-``digitrec review``.
+``digitrec serve --review``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..data.readers import Page, read_pages
 from ..errors import InputError
-from .forms import Template
+from .forms import WHOLE_PAGE_KINDS, Template
 from .rows import columns, read_page
 
 __all__ = ["bulk", "BulkSummary", "review_path", "read_rows", "FORMATS"]
@@ -124,7 +124,7 @@ def read_rows(pages: Iterable[Page], model=None, template: Template | None = Non
             yield _read_in_worker(page)
         return
     # forked where the platform can (as PyTorch's DataLoader does): a caller's script needs no __main__ guard,
-    # and this process has loaded no model, so the children start clean
+    # and this process has run no model, so no thread pool of its is copied half-way
     context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(model, template, kind)) as pool:
@@ -154,6 +154,13 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be local or ray, not {engine!r}")
+    if template is None and kind not in WHOLE_PAGE_KINDS:
+        raise InputError(f"a page without a template is read as {' or '.join(WHOLE_PAGE_KINDS)}, not {kind!r}")
+    if model is not None:  # a bad model file is one error here, not one in every worker
+        from .recognizer import load
+        load(model)
     output = _Output(out, columns(template))
     review = review_path(out)
     counts = {"pages": 0, "skipped": 0, "errors": 0, "unsure": 0}
@@ -168,11 +175,9 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
         if engine == "ray":
             from .bulk_ray import ray_rows
             rows = ray_rows(paths, model, template, kind, workers, dpi, address, skip=output.done)
-        elif engine == "local":
+        else:
             pages = (p for p in read_pages(paths, dpi=dpi) if not _skip(p, output.done, counts))
             rows = read_rows(pages, model, template, kind, workers)
-        else:
-            raise InputError(f"engine must be local or ray, not {engine!r}")
         for row, items in rows:
             if row is None:  # a page the Ray engine found in the output already
                 counts["skipped"] += 1
