@@ -13,6 +13,7 @@ __all__ = ["page", "CSS", "SCRIPT"]
 
 CSS = """
 .pad-wrap { max-width: 420px; }
+.pad-wrap.wide { max-width: 900px; }  /* a number needs room: about 8 digits at a finger's size */
 .pad { width: 100%; aspect-ratio: 1; touch-action: none; background: #fff; border: 1px solid #ced4da;
        border-radius: 8px; cursor: crosshair; display: block; }
 .pad.wide { aspect-ratio: 4; }
