@@ -152,3 +152,15 @@ def test_finetune_keeps_the_old_model_when_mnist_falls(filled, tmp_path, capsys,
     assert cli.main(["finetune", "--db", filled, "--steps", "5", "--out", str(tmp_path / "ft")]) == 1
     assert "not written" in capsys.readouterr().out
     assert not (tmp_path / "ft" / "model.pt").exists()
+
+
+def test_a_broken_database_is_a_503_that_names_no_server_path(tmp_path, digits):
+    with live_server(tmp_path) as s:
+        body = {"image": base64.b64encode(_png(digits[0][0])).decode(), "correct": "7"}
+        assert httpx.post(f"{s.url}/api/v1/corrections", json=body, timeout=30).status_code == 201
+        db_file = tmp_path / "corrections.db"
+        db_file.write_bytes(b"this is no database any more " * 1000)
+        r = httpx.post(f"{s.url}/api/v1/corrections", json=body, timeout=30)
+        assert r.status_code == 503 and "database failed" in r.json()["error"]
+        assert str(tmp_path) not in r.text and "sqlite" not in r.text
+        assert httpx.get(f"{s.url}/api/v1/health", timeout=10).status_code == 200, "still serving"
