@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ..errors import InputError
-from .limits import ApiError, ErrorOut
+from .limits import ApiError, ErrorOut, log
 from .store import Store, StoreError
 
 __all__ = ["ReviewQueue", "review_router", "REVIEW_PAGE"]
@@ -102,7 +102,6 @@ class ReviewQueue:
                 self.store.add(base64.b64decode(item["picture"]), value, read=item["value"], kind=kind,
                                source="review", model_checksum=self.model_checksum)
             except StoreError as e:  # the answer is in the results; only the copy for fine-tuning is lost
-                from .limits import log
                 log.error("%s", e)
         return self.listed()[ident]
 
