@@ -189,9 +189,12 @@ class Store:
         with self._db.begin() as c:
             return c.execute(q).rowcount
 
+    @_db_errors
     def stats(self) -> dict:
         """How many corrections, confirmations, per kind and per corrected digit, and the commonest confusions."""
-        rows = [(r.kind, r.read, r.correct) for r in self.rows()]
+        c_ = _corrections.c
+        with self._db.begin() as c:  # the three columns only: the pictures stay in the database
+            rows = [tuple(r) for r in c.execute(select(c_.kind, c_.read, c_.correct))]
         digits = [(read, right) for kind, read, right in rows if kind == "digit"]
         confusions: dict[tuple[str, str], int] = {}
         for read, right in digits:
