@@ -77,3 +77,13 @@ def test_masked_arrays_and_wrong_types_are_input_errors():
         r.predict(np.ma.masked_array(np.zeros((28, 28)), mask=False))
     with pytest.raises(InputError, match="path"):
         digitrec.load(123)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 7])
+def test_a_digital_picture_shrinks_to_the_exact_mean_of_its_blocks(k):
+    rng = np.random.default_rng(k)
+    grey = np.ones((70 * k, 64 * k), np.float32)
+    grey[5:-5, 7:-7] = rng.random((70 * k - 10, 64 * k - 14), dtype=np.float32)
+    small, factor = decode._digital_shrink(grey, (70 * k - 10) // k)  # the marks span 70k - 10 rows
+    assert factor == k
+    assert np.array_equal(small, grey.reshape(70, k, 64, k).mean(axis=(1, 3)))

@@ -72,3 +72,12 @@ def test_few_correct_mnist_reads_are_flagged_and_most_errors_are(bundled):
     unsure = np.array([p.unsure for p in preds])
     assert unsure[right].mean() <= 0.03
     assert unsure[~right].mean() >= 0.5  # a handful of errors in 2,000: the benchmark has the real figure
+
+
+def test_a_reading_that_overrules_a_confident_light_path_is_unsure(bundled):
+    # an 8 drawn on a canvas that the light path reads as an 8 (confidence 1.0, but a digit score it doubts);
+    # a one-stroke reading of the ink stage scores higher and says 1 with confidence 0.9997
+    x, y = split(*data.load_mnist("test"), "tuning")
+    p = bundled.predict(CONTEXTS["canvas"].render(x[113:114], 0, start=113)[0])
+    assert y[113] == 8 and p.digit == 1 and p.confidence > recognizer.UNSURE_CONFIDENCE
+    assert p.unsure

@@ -193,5 +193,14 @@ def _digital_shrink(grey: np.ndarray, size: int, rows_only: bool = False) -> tup
     h, w = grey.shape
     out = np.full((-(-h // k) * k, -(-w // k) * k), paper, np.float32)  # padded with paper to whole blocks
     out[:h, :w] = grey
-    return out.reshape(out.shape[0] // k, k, out.shape[1] // k, k).mean(axis=(1, 3)), k
+    # the k x k offsets added as whole arrays: numpy's mean over two strided axes of length k runs ten times
+    # slower on a canvas (0.4 ms); this adds in numpy's order (along a block row, then the rows) for k < 8
+    blocks = out.reshape(out.shape[0] // k, k, out.shape[1] // k, k)
+    total = None
+    for i in range(k):
+        row = blocks[:, i, :, 0].copy()
+        for j in range(1, k):
+            row += blocks[:, i, :, j]
+        total = row if total is None else total + row
+    return total / np.float32(k * k), k
 

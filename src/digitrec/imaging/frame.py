@@ -92,15 +92,24 @@ def _resample_matrix(start: np.ndarray, size: np.ndarray, out_size: np.ndarray, 
     Rows ``i >= out_size`` are zero.
     """
     # a batch holds few distinct windows (MNIST's 10,000 test digits: a few hundred), so each is built once
-    key = ((start * (length + 1) + size) * (_BOX + 1) + out_size) * 2 + lanczos
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if len(start) > 1:
+        key = ((start * (length + 1) + size) * (_BOX + 1) + out_size) * 2 + lanczos
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:  # one picture (a canvas): the sort of np.unique costs as much as the weights
+        first = inverse = np.zeros(1, np.int64)
     start, size, out_size, lanczos = (v[first][:, None, None] for v in (start, size, out_size, lanczos))
     scale = out_size / size
     stretch = np.maximum(1 / scale, 1)
     i = np.arange(_BOX)[None, :, None]
     u = np.arange(length)[None, None, :] - start
     x = (u + 0.5 - (i + 0.5) / scale) / stretch
-    wts = np.where(lanczos, _lanczos3(x), np.clip(1 - np.abs(x), 0, None))
+    # each filter only where some window needs it: Lanczos is two sincs over the whole window
+    if lanczos.all():
+        wts = _lanczos3(x)
+    elif not lanczos.any():
+        wts = np.clip(1 - np.abs(x), 0, None)
+    else:
+        wts = np.where(lanczos, _lanczos3(x), np.clip(1 - np.abs(x), 0, None))
     wts *= (u >= 0) & (u < size) & (i < out_size)
     total = wts.sum(2, keepdims=True)
     return (wts / np.where(total == 0, 1, total)).astype(np.float32)[inverse.ravel()]
