@@ -18,6 +18,8 @@ Conditions (H = the field's nominal digit height, 110 px on 200 px tall canvases
               run into its lines); kind="boxes", every box right (an empty one read as empty)
   styled-5, styled-touching-5   as spaced-5 and touching-5, every digit restyled: strokes thickened or
               thinned, slanted up to 20 degrees either way, 0.7-1.4 times as wide (other writers' hands)
+  styled-wide-5   as spaced-5, every digit in a heavy, broad hand: strokes thickened by 0.06-0.09 H, upright,
+              1.1-1.4 times as wide
 
 The MNIST conditions are read with no kind, as the CLI and the API read them. ``--tesseract`` reads the
 same fields with Tesseract (``tesseract-ocr``, ``--psm 7``, a whitelist of the digits and the separators the
@@ -58,6 +60,7 @@ CONDITIONS = (
     Condition("boxed-4-10", (4, 10), (0.0, 0.0), boxed=True, empty=0.2),
     Condition("styled-5", (5, 5), (0.05, 0.40), canvas=(800 / HEIGHT, 200 / HEIGHT), restyled=True),
     Condition("styled-touching-5", (5, 5), (-0.12, 0.0), canvas=(800 / HEIGHT, 200 / HEIGHT), restyled=True),
+    Condition("styled-wide-5", (5, 5), (0.05, 0.40), canvas=(800 / HEIGHT, 200 / HEIGHT), restyled=True, heavy=True),
 )
 KINDS = {"amounts": "amount", "dates": "date", "boxed-4-10": "boxes"}  # the others: no kind, the default
 

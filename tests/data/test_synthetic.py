@@ -76,3 +76,13 @@ def test_restyled_digits_keep_their_height_and_change_their_shape():
         assert plain.text == other.text
         assert [h for *_, h in plain.boxes] == [h for *_, h in other.boxes]
         assert plain.image.shape != other.image.shape or (plain.image != other.image).any()
+
+
+def test_heavy_restyled_digits_are_broader_and_inkier():
+    heavy = Condition("heavy", (5, 5), (0.1, 0.3), restyled=True, heavy=True)
+    for seed in range(5):  # the same digits at the same heights, drawn before any restyling
+        (plain,), (broad,) = fields(SPACED, n=1, seed=seed), fields(heavy, n=1, seed=seed)
+        assert plain.text == broad.text
+        assert [h for *_, h in plain.boxes] == [h for *_, h in broad.boxes]
+        assert all(b[2] > p[2] for p, b in zip(plain.boxes, broad.boxes))
+        assert (broad.image < 128).sum() > 1.3 * (plain.image < 128).sum()

@@ -24,6 +24,18 @@ def test_training_examples_are_strips_of_the_field_and_its_digits():
     assert targets.numel() == target_lengths.sum()
 
 
+def test_restyled_share_draws_fields_in_other_hands():
+    x, y = data.load_mnist("train")
+
+    def ink(share):
+        rng = np.random.default_rng(0)
+        return np.mean([sample(x[:500], y[:500], rng, restyled=share)[0].mean() for _ in range(30)])
+
+    # strips are scaled to the digits' height, so thicker strokes mean more ink: other hands write thicker
+    # on average (half of them with a broad pen)
+    assert ink(1.0) > 1.1 * ink(0.0)
+
+
 @pytest.fixture(scope="module")
 def tiny_line_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("line")
@@ -38,6 +50,15 @@ def test_training_lowers_the_ctc_loss_and_writes_a_loadable_model(tiny_line_mode
     model = reader.load_line_model(str(path))
     reading = reader.read_number(digitrec.load(), np.full((60, 200), 255, np.uint8), model)
     assert reading.text == ""
+
+
+def test_fine_tuning_starts_from_the_given_model(tiny_line_model, tmp_path):
+    path, metrics = tiny_line_model
+    tuned = train_line(tmp_path, steps=12, batch_size=16, workers=0, progress=False, eval_fields=10,
+                       restyled=0.5, init=path)
+    # a fresh model starts near a CTC loss of 25; one that has already learnt starts well below its first loss
+    assert tuned["first_loss"] < 0.8 * metrics["first_loss"]
+    assert 0 <= tuned["held_out_restyled_field_accuracy"] <= 1
 
 
 def test_line_model_exports_to_onnx_runtime_with_the_same_reading(tiny_line_model, tmp_path):

@@ -6,7 +6,8 @@ convolutional-recurrent network (``models.line.LineNet``), trained with CTC on s
 *train* digits (``training.line``), reads the strip as frames 2 px apart; its best path gives
 the digits and the frame where each one fires. Touching and overlapping neighbours need no explicit
 cut: the network was trained on them. The ink is then shared out: each connected mark goes to the
-digits that fire inside it, split at the emptiest column between two of them when it holds several; a
+digits that fire inside it, split at the emptiest column between two of them when it holds several (two
+equal neighbours in one mark as wide as a digit are one digit where the recognizer says so: ``repeats``); a
 mark where no digit fires is left out of the string (a hyphen, a dot, a digit-sized scribble). Each
 digit's own ink then goes through the recognizer, which gives its box, its "not a digit" check and a
 second opinion: a digit's probabilities are the normalised product of the line model's and the
@@ -34,6 +35,7 @@ from ..imaging.light import light_maps
 from ..imaging.preprocess import LINE_PX
 from .backends import Backend, open_backend
 from .prediction import BLANK, Prediction
+from .repeats import repeated
 from .separators import KINDS, LEAN, SURE_SLASH, amount_value, as_amount, plausible, separator, slash_lean
 
 __all__ = ["NumberReading", "read_number", "decode", "load_line_model"]
@@ -160,6 +162,12 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
             d = int(p.argmax())
             digits.append((Prediction(digit=d, confidence=float(p[d]), probabilities=tuple(map(float, p)),
                                       box=box(rr, cc), unsure=_unsure(p[d], score)), owners[i]))
+    for i in reversed(repeated([p.digit for p, _ in digits], [o for _, o in digits], strip.digit_h,
+                               lambda owned: _check(recognizer, ink, owned))):
+        # one digit read twice: keep the surer reading, with the ink of both
+        (p, (rr, cc)), (q, (rr2, cc2)) = digits[i], digits.pop(i + 1)
+        rr, cc = np.concatenate([rr, rr2]), np.concatenate([cc, cc2])
+        digits[i] = (replace(max(p, q, key=lambda d: d.confidence), box=box(rr, cc)), (rr, cc))
     digits, points = _points_apart(digits)
     left_out += points
     digits, seps, unsure = _separators(digits, left_out, dots, kind, strip.digit_h)

@@ -5,9 +5,12 @@ drawn by ``data.synthetic.make_field`` at a random size, with gaps from well apa
 slope and, in some, a hyphen, a decimal point or a digit-sized letter or scribble
 (``data.synthetic.non_digits``) that is not part of the text and must be read as nothing. Each goes through the
 reader's own input path (``load_line``, ``field_strip``), so the model sees what it will be given.
-Every batch is new fields, drawn by worker processes.
+Every batch is new fields, drawn by worker processes. With ``restyled``, that share of the fields is written
+in other hands (``Condition.restyled``): half varied in stroke width, slant and aspect, half heavy and broad.
+``init`` starts from a trained line model (fine-tuning) instead of fresh weights.
 
     python -m digitrec.training.line --out runs/line [--steps 20000] [--batch 128] [--device cuda]
+        [--init weights/line.pt --restyled 0.5]
 
 writes ``line.pt`` and its ONNX export ``line.onnx``, the file the reader runs (``digitrec export``).
 """
@@ -17,6 +20,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from .. import data
+from .. import checkpoint, data
 from ..checkpoint import Checkpoint
 from ..data.synthetic import Condition, make_field, non_digits
 from ..data.transforms import to_uint8
@@ -33,11 +37,13 @@ from ..export import export
 from ..imaging import field_strip, load_line
 from ..imaging.frame import FRAME, STRIP_HEIGHT
 from ..inference.reader import decode
-from ..models import build, count_parameters
+from ..models import build, count_parameters, from_checkpoint
 
 __all__ = ["TRAIN_FIELDS", "train_line"]
 
 TRAIN_FIELDS = Condition("train", digits=(1, 10), gap=(-0.15, 0.6), slope_deg=4.0, marks=0.3, others=0.2)
+# other hands: the same fields, their digits restyled (varied, or heavy and broad)
+STYLED_FIELDS = (replace(TRAIN_FIELDS, restyled=True), replace(TRAIN_FIELDS, restyled=True, heavy=True))
 # not shapes, whose outlined ellipses pass for zeros, nor noise: a field's paper is plain
 OTHER_KINDS = ("letters", "doodles")
 HELD_OUT = 5000          # the last training digits, kept out of training to measure it
@@ -50,22 +56,28 @@ def other_marks(n: int = 3000, seed: int = 0) -> np.ndarray:
     return to_uint8(non_digits(n, torch.Generator().manual_seed(seed), OTHER_KINDS)[:, 0])
 
 
-def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-           others: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
-    """One training example: a field's strip and its CTC target (digit + 1 per digit; 0 is the blank)."""
-    f = make_field(x, y, TRAIN_FIELDS, rng, height=int(rng.integers(*DRAWN_HEIGHT)), others=others)
+def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, others: np.ndarray | None = None,
+           restyled: float = 0.0) -> tuple[np.ndarray, list[int]]:
+    """One training example: a field's strip and its CTC target (digit + 1 per digit; 0 is the blank).
+
+    With chance ``restyled`` the field's digits are in another hand (``STYLED_FIELDS``, one or the other).
+    """
+    cond = TRAIN_FIELDS
+    if restyled and rng.random() < restyled:
+        cond = STYLED_FIELDS[int(rng.integers(len(STYLED_FIELDS)))]
+    f = make_field(x, y, cond, rng, height=int(rng.integers(*DRAWN_HEIGHT)), others=others)
     return field_strip(load_line(f.image)[0]).image, [int(c) + 1 for c in f.text]
 
 
 class _Fields(IterableDataset):
-    def __init__(self, x, y, others, seed: int):
-        self.x, self.y, self.others, self.seed = x, y, others, seed
+    def __init__(self, x, y, others, seed: int, restyled: float = 0.0):
+        self.x, self.y, self.others, self.seed, self.restyled = x, y, others, seed, restyled
 
     def __iter__(self):
         info = get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            yield sample(self.x, self.y, rng, self.others)
+            yield sample(self.x, self.y, rng, self.others, self.restyled)
 
 
 def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -79,14 +91,15 @@ def collate(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
 
 @torch.inference_mode()
 def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, others: np.ndarray | None = None,
-                   count: int = 1000, seed: int = 1) -> float:
-    """Share of ``count`` synthetic fields (fixed seed) of the given digits that ``model`` reads exactly."""
+                   count: int = 1000, seed: int = 1, restyled: float = 0.0) -> float:
+    """Share of ``count`` synthetic fields (fixed seed) of the given digits that ``model`` reads exactly;
+    ``restyled``: that share of them in other hands."""
     model.eval()
     device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     right = 0
     for start in range(0, count, 256):
-        batch = [sample(x, y, rng, others) for _ in range(min(256, count - start))]
+        batch = [sample(x, y, rng, others, restyled) for _ in range(min(256, count - start))]
         xb, lengths, _, _ = collate(batch)
         lp = model(xb.to(device)).float().cpu().numpy()
         for b, (_, target), n in zip(lp, batch, lengths.tolist()):
@@ -96,8 +109,13 @@ def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, others: np.nd
 
 def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: float = 2e-3, device: str = "cpu",
                workers: int = 2, seed: int = 0, config: dict | None = None, progress: bool = True,
-               time_limit: float | None = None, eval_fields: int = 1000) -> dict:
+               time_limit: float | None = None, eval_fields: int = 1000, restyled: float = 0.0,
+               init: str | Path | None = None) -> dict:
     """Train a line model; write ``out/line.pt`` and return its metrics (held-out field accuracy, time).
+
+    ``restyled``: the share of fields in other hands; ``init``: a line model's checkpoint to start from
+    (its architecture kept, ``config`` ignored). Held-out accuracy is measured on plain fields and, with
+    ``restyled``, on fields all in other hands as well.
 
     The learning rate warms up over the first 5 % of training, then falls to 0 along a cosine. With
     ``time_limit`` (seconds), training is the shorter of ``steps`` and that time, the schedule following
@@ -106,11 +124,16 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     out = Path(out)
     torch.manual_seed(seed)
     x, y = data.load_mnist("train")
-    model = build("line", config).to(device)
+    if init:
+        start = checkpoint.load(init)
+        config = start.config
+        model = from_checkpoint(start).to(device)
+    else:
+        model = build("line", config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     others = other_marks(seed=seed)
-    fields = _Fields(x[:-HELD_OUT], y[:-HELD_OUT], others[:-HELD_OUT_OTHERS], seed)
+    fields = _Fields(x[:-HELD_OUT], y[:-HELD_OUT], others[:-HELD_OUT_OTHERS], seed, restyled)
     loader = DataLoader(fields, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         persistent_workers=workers > 0, prefetch_factor=8 if workers else None)
     bar = tqdm(total=steps, desc="line model", unit="batch", disable=not progress, file=sys.stderr)
@@ -138,7 +161,11 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     bar.close()
     train_s = time.perf_counter() - t0
     held_out = field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:], eval_fields)
-    metrics = {"held_out_field_accuracy": held_out,
+    metrics = {"held_out_field_accuracy": held_out}
+    if restyled:
+        metrics["held_out_restyled_field_accuracy"] = field_accuracy(
+            model, x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:], eval_fields, restyled=1.0)
+    metrics |= {
                "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
                "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
                "parameters": count_parameters(model)}
@@ -158,9 +185,14 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes drawing fields (default: 2)")
     ap.add_argument("--time-limit", type=float, help="seconds: stop training (annealed) by then")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--restyled", type=float, default=0.0,
+                    help="share of fields whose digits are in other hands (default: 0)")
+    ap.add_argument("--init", help="line model checkpoint to fine-tune (default: fresh weights)")
+    ap.add_argument("--eval-fields", type=int, default=1000, help="held-out fields measured (default: 1000)")
     args = ap.parse_args(argv)
     metrics = train_line(args.out, args.steps, args.batch, args.lr, args.device, args.workers, args.seed,
-                         time_limit=args.time_limit)
+                         time_limit=args.time_limit, eval_fields=args.eval_fields, restyled=args.restyled,
+                         init=args.init)
     print(f"{Path(args.out) / 'line.pt'}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
     report = export(Path(args.out) / "line.pt", args.out)["fp32"]
     print(f"{report['path']}: {report['bytes']:,} bytes, frames agreeing with PyTorch {report['frame_agreement']:.4f}")
