@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import draw_digit
 
 from digitrec.imaging.locate import digit_boxes
@@ -12,8 +13,8 @@ def _sheet(h: int = 600, w: int = 800, seed: int = 0) -> np.ndarray:
     return np.clip(light + rng.normal(0, 0.01, (h, w)), 0, 1).astype(np.float32)
 
 
-def _with_digit(sheet: np.ndarray, top: int, left: int, size: int = 60) -> np.ndarray:
-    ink = 1 - np.asarray(draw_digit(7, size=size), np.float32) / 255
+def _with_digit(sheet: np.ndarray, top: int, left: int, size: int = 60, digit: int = 7, width: int = 20) -> np.ndarray:
+    ink = 1 - np.asarray(draw_digit(digit, size=size, width=width), np.float32) / 255
     out = sheet.copy()
     out[top:top + size, left:left + size] *= 1 - 0.8 * ink
     return out
@@ -26,6 +27,22 @@ def test_the_first_box_holds_a_small_digit_on_a_photographed_sheet():
     box = digit_boxes(picture)[0]
     assert marked[box].sum() == marked.sum()
     assert picture[box].size < 0.05 * picture.size
+
+
+def test_a_digit_filling_most_of_a_photo_is_boxed_whole():
+    sheet = _sheet()
+    picture = _with_digit(sheet, 40, 140, size=480, width=40)
+    marked = (sheet - picture) > 0.2
+    box = digit_boxes(picture)[0]
+    assert marked[box].sum() == marked.sum()
+
+
+@pytest.mark.parametrize("digit", [0, 1, 7])
+def test_a_bold_digit_gives_no_box_around_pieces_of_its_strokes(digit):
+    sheet = _sheet()
+    picture = _with_digit(sheet, 100, 200, size=400, digit=digit, width=80)
+    marked = (sheet - picture) > 0.2
+    assert all(marked[box].sum() > 0.95 * marked.sum() for box in digit_boxes(picture))
 
 
 def test_blank_paper_has_no_box():

@@ -53,7 +53,8 @@ def test_inputs_that_read_well_still_do(bundled, report_digits, context):
 def test_a_clean_drawing_skips_the_ink_stage(bundled, report_digits, monkeypatch):
     sent = []
     real = recognizer.heavy_x28
-    monkeypatch.setattr(recognizer, "heavy_x28", lambda pictures, which: sent.extend(which) or real(pictures, which))
+    monkeypatch.setattr(recognizer, "heavy_x28",
+                        lambda pictures, which, **kw: sent.extend(which) or real(pictures, which, **kw))
     preds = bundled.predict_batch(CONTEXTS["canvas"].render(report_digits[0][:20], SEED))
     assert len(sent) <= 1  # the ink stage costs ~10 ms a drawing; the light path ~1 ms
     assert np.mean([p.digit == t for p, t in zip(preds, report_digits[1][:20])]) >= 0.95

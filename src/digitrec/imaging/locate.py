@@ -17,11 +17,14 @@ __all__ = ["digit_boxes", "LOCATE_PX"]
 LOCATE_PX = 200                 # px: marks are looked for on the picture brought down to about this, longer side
 MIN_SIDE = 256                  # px: a picture with a shorter longer side is read whole, never searched
 MIN_HEIGHT = 0.04               # a candidate is at least this share of the picture's shorter side tall (or wide)
-MAX_HEIGHT = 0.5                # ... and at most this share: a larger digit is read well enough whole
+MAX_HEIGHT = 0.8                # ... and at most this share: a digit filling most of a photo is cropped too, for
+                                # read whole, the shadows on its sheet are read with it
 MAX_WIDE = 2.0                  # a digit is at most this many times as wide as tall
 NOISE_SIGMAS = 6.0              # a mark stands this many robust standard deviations above the paper's noise
 CROP_MARGIN = 0.3               # paper kept around a candidate, as a share of its longer side
 CANDIDATES = 3                  # the most contrasted candidates are read, at most this many
+RING_INK = 0.05                 # a candidate whose paper around it is over this share ink is a piece of a digit
+RING_TONE = 0.8                 # ... ink there: at least this share of the mark's contrast above the paper
 
 
 def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
@@ -53,9 +56,31 @@ def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
         # a mark that runs off the picture is the edge of the sheet or of a shadow, or a digit cut off
         if box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]:
             continue
+        if _inked_ring(pos, labels == j + 1, box, NOISE_SIGMAS * noise) > RING_INK:
+            continue
         found.append((mass[j], box))
     found.sort(key=lambda f: -f[0])
     return [_crop(grey.shape, box, k) for _, box in found[:CANDIDATES]]
+
+
+def _inked_ring(pos: np.ndarray, mark: np.ndarray, box: tuple[slice, slice], least: float) -> float:
+    """The share of the paper kept around a candidate (``CROP_MARGIN``) that is about as dark as the mark itself.
+
+    A bold digit's strokes are wider than the opening that finds marks: what is left of them are pieces of
+    the digit, each with the rest of the digit around it, where a digit found alone has paper. Light and
+    shadows change the paper's tone by less than ink does. A mark less than ``least`` above the paper around
+    it is no piece of a stroke (0): on a sheet mostly blank the polarity vote can take the paper between a
+    small digit's strokes for the marks."""
+    pad = round(CROP_MARGIN * max(box[0].stop - box[0].start, box[1].stop - box[1].start))
+    outer = tuple(slice(max(0, b.start - pad), b.stop + pad) for b in box)
+    ring = np.ones(pos.shape, bool)
+    ring[box] = False
+    ring = ring[outer]
+    paper = float(np.median(pos[outer][ring]))
+    tone = float(np.percentile(pos[mark], 90))
+    if tone - paper < least:
+        return 0.0
+    return float((pos[outer][ring] >= paper + RING_TONE * (tone - paper)).mean())
 
 
 def _crop(shape: tuple[int, int], box: tuple[slice, slice], k: int) -> tuple[slice, slice]:

@@ -10,6 +10,7 @@ import torch
 from ..checkpoint import Checkpoint
 from ..errors import InputError
 from ..imaging import COMPATIBLE_VERSIONS, digit_boxes, heavy_x28, light_x28, read_pictures
+from ..imaging.preprocess import HEAVY
 from .backends import Backend, OnnxDigits, TorchDigits, open_backend
 from .bundled import BACKENDS, bundled_model_path
 from .prediction import BLANK, Prediction
@@ -132,7 +133,8 @@ class Recognizer:
         is_ink = np.array([ink for _, ink in pictures], bool)
         doubtful = np.flatnonzero(found & ~is_ink & (best < LIGHT_ACCEPT))
         if doubtful.size:
-            for k, (hx, hf) in enumerate(heavy_x28(pictures, doubtful)):
+            # a crop of a photograph has no shapes' readings (``_located``)
+            for k, (hx, hf) in enumerate(heavy_x28(pictures, doubtful, readings=HEAVY if search else HEAVY[:2])):
                 p, score = self.scores(hx)
                 score = np.where(hf, score, -np.inf)
                 if k == 0:  # the ink stage sees no mark: noise, haze or blank paper that the light path magnified
@@ -152,8 +154,9 @@ class Recognizer:
         """Where a crop around a mark of a doubtful picture (``imaging.locate``) reads as a digit better than the
         whole picture does through the light path and the ink stage (``plain``), take its reading (in place).
 
-        A shape's reading of the whole picture does not compete: on a large photograph a box, outlines or two
-        tones fit the sheet's light and shadows, not a digit. Each crop is read as any picture is."""
+        A shape's reading does not compete, of the whole picture or of a crop: on a large photograph a box,
+        outlines or two tones fit the sheet's light and shadows, not a digit. Each crop is read by the light path
+        and the ink stage as any picture is."""
         owners, crops = [], []
         for i in doubtful.tolist():
             for box in digit_boxes(pictures[i][0]):
