@@ -7,6 +7,7 @@ from .ink import ink_map, ink_maps
 from .locate import digit_boxes
 from .preprocess import (
            COMPATIBLE_VERSIONS,
+           HEAVY,
            PREPROCESS_VERSION,
            heavy_x28,
            light_x28,
@@ -19,4 +20,4 @@ from .preprocess import (
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
            "ink_map", "ink_maps", "digit_boxes", "to_mnist", "to_mnist_batch", "deskewed", "field_strip", "MAX_PIXELS",
-           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
+           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS", "HEAVY"]

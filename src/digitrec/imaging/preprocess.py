@@ -16,7 +16,7 @@ from .light import light_maps, margin, two_tone_maps, with_margin
 from .shapes import box_inside, outlines_filled
 
 __all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
-           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS"]
+           "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS", "HEAVY"]
 
 # what a model sees; a checkpoint records the version it was trained and calibrated with.
 # 1: geometry only; 2: the ink stage for photos and scans (same output on clean digits as 1)

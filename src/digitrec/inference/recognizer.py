@@ -9,8 +9,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import InputError
-from ..imaging import COMPATIBLE_VERSIONS, digit_boxes, heavy_x28, light_x28, read_pictures
-from ..imaging.preprocess import HEAVY
+from ..imaging import COMPATIBLE_VERSIONS, HEAVY, digit_boxes, heavy_x28, light_x28, read_pictures
 from .backends import Backend, OnnxDigits, TorchDigits, open_backend
 from .bundled import BACKENDS, bundled_model_path
 from .prediction import BLANK, Prediction
@@ -133,7 +132,7 @@ class Recognizer:
         is_ink = np.array([ink for _, ink in pictures], bool)
         doubtful = np.flatnonzero(found & ~is_ink & (best < LIGHT_ACCEPT))
         if doubtful.size:
-            # a crop of a photograph has no shapes' readings (``_located``)
+            # a crop of a photograph is read by the ink stage and the paper frame only, no other shape (``_located``)
             for k, (hx, hf) in enumerate(heavy_x28(pictures, doubtful, readings=HEAVY if search else HEAVY[:2])):
                 p, score = self.scores(hx)
                 score = np.where(hf, score, -np.inf)
@@ -155,8 +154,8 @@ class Recognizer:
         whole picture does through the light path and the ink stage (``plain``), take its reading (in place).
 
         A shape's reading does not compete, of the whole picture or of a crop: on a large photograph a box,
-        outlines or two tones fit the sheet's light and shadows, not a digit. Each crop is read by the light path
-        and the ink stage as any picture is."""
+        outlines or two tones fit the sheet's light and shadows, not a digit. Each crop is read by the light path,
+        the ink stage and the paper frame."""
         owners, crops = [], []
         for i in doubtful.tolist():
             for box in digit_boxes(pictures[i][0]):
