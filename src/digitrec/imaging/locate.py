@@ -56,15 +56,16 @@ def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
         # a mark that runs off the picture is the edge of the sheet or of a shadow, or a digit cut off
         if box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]:
             continue
-        if _inked_ring(pos, labels == j + 1, box, NOISE_SIGMAS * noise) > RING_INK:
+        if _inked_ring(pos, box, pos[box][labels[box] == j + 1], NOISE_SIGMAS * noise) > RING_INK:
             continue
         found.append((mass[j], box))
     found.sort(key=lambda f: -f[0])
     return [_crop(grey.shape, box, k) for _, box in found[:CANDIDATES]]
 
 
-def _inked_ring(pos: np.ndarray, mark: np.ndarray, box: tuple[slice, slice], least: float) -> float:
-    """The share of the paper kept around a candidate (``CROP_MARGIN``) that is about as dark as the mark itself.
+def _inked_ring(pos: np.ndarray, box: tuple[slice, slice], mark: np.ndarray, least: float) -> float:
+    """The share of the paper kept around a candidate (``CROP_MARGIN``) that is about as dark as the mark itself
+    (``mark``: the tones of its pixels).
 
     A bold digit's strokes are wider than the opening that finds marks: what is left of them are pieces of
     the digit, each with the rest of the digit around it, where a digit found alone has paper. Light and
@@ -73,14 +74,14 @@ def _inked_ring(pos: np.ndarray, mark: np.ndarray, box: tuple[slice, slice], lea
     small digit's strokes for the marks."""
     pad = round(CROP_MARGIN * max(box[0].stop - box[0].start, box[1].stop - box[1].start))
     outer = tuple(slice(max(0, b.start - pad), b.stop + pad) for b in box)
-    ring = np.ones(pos.shape, bool)
-    ring[box] = False
-    ring = ring[outer]
-    paper = float(np.median(pos[outer][ring]))
-    tone = float(np.percentile(pos[mark], 90))
+    ring = np.ones(pos[outer].shape, bool)  # the window around the box, less the box
+    ring[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))] = False
+    around = pos[outer][ring]
+    paper = float(np.median(around))
+    tone = float(np.percentile(mark, 90))
     if tone - paper < least:
         return 0.0
-    return float((pos[outer][ring] >= paper + RING_TONE * (tone - paper)).mean())
+    return float((around >= paper + RING_TONE * (tone - paper)).mean())
 
 
 def _crop(shape: tuple[int, int], box: tuple[slice, slice], k: int) -> tuple[slice, slice]:
