@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic import Condition, make_field
+from .synthetic import Condition, _ink_crop, make_field
 
 __all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "blank_form", "luhn_digit"]
 
@@ -55,14 +55,6 @@ def luhn_digit(digits: str) -> int:
         d = int(ch) * (2 if i % 2 == 0 else 1)
         total += d - 9 if d > 9 else d
     return (10 - total % 10) % 10
-
-
-def _digit_ink(image28: np.ndarray, height: int) -> np.ndarray:
-    """The digit's ink box scaled to ``height`` px tall, float in [0, 1]."""
-    rows, cols = np.flatnonzero(image28.any(1)), np.flatnonzero(image28.any(0))
-    crop = image28[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
-    w = max(1, round(crop.shape[1] * height / crop.shape[0]))
-    return np.asarray(Image.fromarray(crop).resize((w, height), Image.Resampling.BILINEAR)).clip(0, 1)
 
 
 def _paste(ink: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
@@ -148,7 +140,7 @@ def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
             labels[-1] = luhn_digit("".join(map(str, labels[:-1])))
         cw = bw / cells
         for c, d in enumerate(labels):
-            ink = _digit_ink(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
+            ink = _ink_crop(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
             _paste(hand, ink, px(bx + c * cw) + (px(cw) - ink.shape[1]) // 2 + int(rng.integers(-2, 3)),
                    px(by) + (px(bh) - ink.shape[0]) // 2 + int(rng.integers(-2, 3)))
         values[f["name"]] = "".join(map(str, labels))
