@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic import Condition, make_field
+from .synthetic import Condition, _ink_crop, make_field
 
 __all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "blank_form", "luhn_digit"]
 
@@ -57,14 +57,6 @@ def luhn_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
-def _digit_ink(image28: np.ndarray, height: int) -> np.ndarray:
-    """The digit's ink box scaled to ``height`` px tall, float in [0, 1]."""
-    rows, cols = np.flatnonzero(image28.any(1)), np.flatnonzero(image28.any(0))
-    crop = image28[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
-    w = max(1, round(crop.shape[1] * height / crop.shape[0]))
-    return np.asarray(Image.fromarray(crop).resize((w, height), Image.Resampling.BILINEAR)).clip(0, 1)
-
-
 def _paste(ink: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
     """Ink ``patch`` into ``ink`` with its top left at (x, y), clipped to the page."""
     h, w = patch.shape
@@ -89,14 +81,15 @@ def make_form_pages(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0, dpi: fl
     rng = np.random.default_rng(seed)
     by_label = _by_label(y)
     ppm = dpi / 25.4
+    form = _printed(ppm)  # the same on every page: drawn once
+    return [_page(x, y, by_label, rng, ppm, form, quality) for _ in range(n)]
+
+
+def _printed(ppm: float) -> np.ndarray:
+    """What the form prints (corner marks, labels, boxes) at ``ppm`` px per mm: its ink's share of each pixel,
+    float32 [H,W] in [0, 1]."""
     pw, ph = FORM_TEMPLATE["page"]
-    size = (round(pw * ppm), round(ph * ppm))
-    return [_page(x, y, by_label, rng, ppm, size, quality) for _ in range(n)]
-
-
-def _printed(ppm: float, size: tuple[int, int]) -> Image.Image:
-    """What the form prints (corner marks, labels, boxes), 255 where its ink is, at ``ppm`` px per mm."""
-    form = Image.new("L", size, 0)
+    form = Image.new("L", (round(pw * ppm), round(ph * ppm)), 0)
     draw = ImageDraw.Draw(form)
     px = lambda v: round(v * ppm)  # noqa: E731 -- mm to px, used for every coordinate below
     side = FORM_TEMPLATE["marks"]["side"]
@@ -110,24 +103,21 @@ def _printed(ppm: float, size: tuple[int, int]) -> Image.Image:
         for c in range(cells):
             cw = bw / cells
             draw.rectangle([px(bx + c * cw), px(by), px(bx + (c + 1) * cw), px(by + bh)], outline=255, width=line)
-    return form
+    return np.asarray(form, np.float32) / 255
 
 
 def blank_form(dpi: float = 150) -> Image.Image:
     """The form not filled in, as printed on white paper (grey, ``dpi`` px per inch): what a template is made from."""
-    ppm = dpi / 25.4
-    pw, ph = FORM_TEMPLATE["page"]
-    printed = np.asarray(_printed(ppm, (round(pw * ppm), round(ph * ppm))), np.float32) / 255
+    printed = _printed(dpi / 25.4)
     return Image.fromarray((255 - printed * (255 - 20)).round().astype(np.uint8), "L")
 
 
-def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
+def _page(x, y, by_label, rng, ppm, form, quality) -> FormPage:
     grey_print = rng.random() < 1 / 3
     paper = PAPERS[int(rng.integers(1, len(PAPERS)))] if grey_print else PAPERS[0]
     printed = int(rng.integers(70, 110)) if grey_print else 20
-    form = _printed(ppm, size)
     px = lambda v: round(v * ppm)  # noqa: E731 -- mm to px, used for every coordinate below
-    hand = np.zeros((size[1], size[0]), np.float32)  # what is handwritten: ink in [0, 1]
+    hand = np.zeros(form.shape, np.float32)  # what is handwritten: ink in [0, 1]
     values = {}
     for f in FORM_TEMPLATE["fields"]:
         bx, by, bw, bh = f["box"]
@@ -148,12 +138,12 @@ def _page(x, y, by_label, rng, ppm, size, quality) -> FormPage:
             labels[-1] = luhn_digit("".join(map(str, labels[:-1])))
         cw = bw / cells
         for c, d in enumerate(labels):
-            ink = _digit_ink(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
+            ink = _ink_crop(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
             _paste(hand, ink, px(bx + c * cw) + (px(cw) - ink.shape[1]) // 2 + int(rng.integers(-2, 3)),
                    px(by) + (px(bh) - ink.shape[0]) // 2 + int(rng.integers(-2, 3)))
         values[f["name"]] = "".join(map(str, labels))
-    rgb = np.empty((size[1], size[0], 3), np.float32)
-    printed_share = np.asarray(form, np.float32)[..., None] / 255
+    rgb = np.empty((*form.shape, 3), np.float32)
+    printed_share = form[..., None]
     pen = np.array([30, 40, 110] if rng.random() < 0.5 else [25, 25, 30], np.float32)  # blue or black ballpoint
     rgb[:] = paper
     rgb = rgb * (1 - printed_share) + printed * printed_share

@@ -259,11 +259,7 @@ def _restyle(crop: np.ndarray, rng: np.random.Generator, heavy: bool = False) ->
     h = crop.shape[0]
     if heavy:
         k = max(2, round(h * rng.uniform(0.06, 0.09)))
-        crop = ndimage.grey_dilation(np.pad(crop, k), size=(k, k))
-        rows, cols = np.flatnonzero(crop.max(1) > 0.05), np.flatnonzero(crop.max(0) > 0.05)
-        crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        w = max(1, round(crop.shape[1] * rng.uniform(1.1, 1.4)))
-        return np.asarray(Image.fromarray(crop.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR)).clip(0, 1)
+        return _to_height(ndimage.grey_dilation(np.pad(crop, k), size=(k, k)), h, rng.uniform(1.1, 1.4))
     k = int(rng.integers(2, max(3, round(0.07 * h))))
     stroke = rng.random()
     if stroke < 0.4:
@@ -276,11 +272,15 @@ def _restyle(crop: np.ndarray, rng: np.random.Generator, heavy: bool = False) ->
     wide = np.pad(crop, ((0, 0), (grow, grow)))
     centre = crop.shape[0] / 2
     wide = ndimage.affine_transform(wide, [[1, 0], [-shear, 1]], offset=[0, shear * centre], order=1)
-    rows, cols = np.flatnonzero(wide.max(1) > 0.05), np.flatnonzero(wide.max(0) > 0.05)
-    wide = wide[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    w = max(1, round(wide.shape[1] * rng.uniform(0.7, 1.4)))
-    img = Image.fromarray(wide.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR)
-    return np.asarray(img).clip(0, 1)
+    return _to_height(wide, h, rng.uniform(0.7, 1.4))
+
+
+def _to_height(ink: np.ndarray, height: int, widen: float) -> np.ndarray:
+    """``ink`` cut to its ink box and resized to ``height`` px tall and ``widen`` times its width."""
+    rows, cols = np.flatnonzero(ink.max(1) > 0.05), np.flatnonzero(ink.max(0) > 0.05)
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    w = max(1, round(ink.shape[1] * widen))
+    return np.asarray(Image.fromarray(ink.astype(np.float32)).resize((w, height), Image.Resampling.BILINEAR)).clip(0, 1)
 
 
 def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int = 110,

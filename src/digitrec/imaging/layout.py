@@ -29,11 +29,6 @@ class Box:
     cells: int = 1
 
 
-def _runs(flags: np.ndarray) -> int:
-    """How many separate runs of True ``flags`` holds."""
-    return int(np.count_nonzero(np.diff(np.concatenate([[0], flags.astype(np.int8)])) == 1))
-
-
 def find_layout(grey: np.ndarray) -> tuple[list[Box], np.ndarray, float]:
     """The frames on a blank form ``grey [H,W]`` (dark print on light paper), its corner marks' centres
     ``[K,2]`` (x, y) and their mean side in pixels (0 when it has none)."""
@@ -54,6 +49,6 @@ def find_layout(grey: np.ndarray) -> tuple[list[Box], np.ndarray, float]:
             marks.append((cx, cy))
             sides.append((w + h) / 2)
         elif min(w, h) >= MIN_BOX * short and fill <= OUTLINE_FILL:
-            lines = (labels[sl] == i + 1).mean(axis=0) >= CELL_LINE  # the frame's sides and its dividers
-            boxes.append(Box(sl[1].start, sl[0].start, w, h, max(1, _runs(lines) - 1)))
+            lines = (labels[sl] == i + 1).mean(axis=0) >= CELL_LINE  # the frame's sides and dividers, a run each
+            boxes.append(Box(sl[1].start, sl[0].start, w, h, max(1, ndimage.label(lines)[1] - 1)))
     return boxes, np.array(marks, float).reshape(-1, 2), float(np.mean(sides)) if sides else 0.0

@@ -69,7 +69,8 @@ def register(grey: np.ndarray, page_size: tuple[float, float], marks: np.ndarray
     h, w = grey.shape
     naive = min(w / page_size[0], h / page_size[1])  # px per unit if the scan is the page, edge to edge
     k = max(1, round(max(h, w) / FIND_PX))
-    small = box_average(grey.astype(np.float32), k) if k > 1 else grey.astype(np.float32)
+    grey32 = np.asarray(grey, np.float32)  # no copy of a page that is float32 already, as read_form's is
+    small = box_average(grey32, k) if k > 1 else grey32
     mask = dark_mask(small)
     if marks is not None and len(marks) >= 3 and mark_side > 0:
         found = _find_marks(grey, mask, k, np.asarray(marks, float), mark_side * naive, naive)

@@ -18,6 +18,7 @@ corners; without them the page is registered by the box of its content, ``conten
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -223,16 +224,12 @@ def read_form(recognizer, page: np.ndarray, template: Template) -> FormReading:
     grey = page.astype(np.float32) / 255 if page.dtype == np.uint8 else np.asarray(page, np.float32)
     reg = register(grey, template.page, template.marks, template.mark_side, template.content)
     paper = float(np.median(grey[::4, ::4]))
-    cells, owners = [], []
-    for i, spec in enumerate(template.fields):
-        if spec.cells:
-            cells += _cells(grey, reg, spec, paper)
-            owners += [i] * spec.cells
-    preds = recognizer.predict_batch(cells) if cells else []
+    cells = [c for spec in template.fields if spec.cells for c in _cells(grey, reg, spec, paper)]
+    preds = iter(recognizer.predict_batch(cells) if cells else [])  # each field takes its own cells, in order
     readings = []
-    for i, spec in enumerate(template.fields):
+    for spec in template.fields:
         if spec.cells:
-            mine = [p for p, o in zip(preds, owners) if o == i]
+            mine = list(itertools.islice(preds, spec.cells))
             read = [p for p in mine if p.digit is not None]
             value = "".join(str(p.digit) for p in read)
             confidence = float(np.prod([p.confidence for p in read])) if read else 0.0

@@ -174,8 +174,9 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
     items = sorted([(float(cc.mean()), str(p.digit)) for p, (_, cc) in digits] + [(x, c) for x, c, _, _ in seps])
     text = "".join(c for _, c in items)
     if kind == "amount":
-        unsure |= as_amount(text) != text
-        text = as_amount(text)
+        fixed = as_amount(text)
+        unsure |= fixed != text
+        text = fixed
     preds = [p for p, _ in digits]
     return NumberReading(text=text, digits=preds,
                          confidence=float(np.prod([p.confidence for p in preds])) if preds else 0.0,

@@ -86,7 +86,7 @@ def amount_value(text: str) -> Decimal | None:
     whole, cents = text, ""
     if seps and len(text) - seps[-1] - 1 in (1, 2):
         whole, cents = text[:seps[-1]], text[seps[-1] + 1:]
-    groups = [g for g in whole.replace(",", ".").split(".")]
+    groups = whole.replace(",", ".").split(".")
     if any(len(g) != 3 for g in groups[1:]) or not groups[0] or len({c for c in whole if not c.isdigit()}) > 1:
         return None
     if cents and any(c == text[seps[-1]] for c in whole if not c.isdigit()):

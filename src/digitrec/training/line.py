@@ -160,15 +160,13 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
             bar.set_postfix(loss=f"{running:.3f}")
     bar.close()
     train_s = time.perf_counter() - t0
-    held_out = field_accuracy(model, x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:], eval_fields)
-    metrics = {"held_out_field_accuracy": held_out}
+    held_out = (x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:])
+    metrics = {"held_out_field_accuracy": field_accuracy(model, *held_out, eval_fields)}
     if restyled:
-        metrics["held_out_restyled_field_accuracy"] = field_accuracy(
-            model, x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:], eval_fields, restyled=1.0)
-    metrics |= {
-               "train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
-               "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
-               "parameters": count_parameters(model)}
+        metrics["held_out_restyled_field_accuracy"] = field_accuracy(model, *held_out, eval_fields, restyled=1.0)
+    metrics |= {"train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
+                "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
+                "parameters": count_parameters(model)}
     model = model.cpu().eval()
     Checkpoint(arch="line", config=config or {}, state_dict=model.state_dict(), metrics=metrics, seed=seed,
                command="python -m digitrec.training.line " + " ".join(sys.argv[1:])).save(out / "line.pt")
