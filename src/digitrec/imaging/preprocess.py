@@ -42,15 +42,16 @@ def load_image(src, one_digit: bool = False, limit: int | None = None) -> np.nda
     return picture if is_ink else ink_map(picture)
 
 
-def load_line(src, limit: int | None = None) -> tuple[np.ndarray, int]:
-    """Return ``src`` as an ink map for one line of digits, and the factor its sides were divided by (1: none).
+def load_line(src, limit: int | None = None) -> tuple[np.ndarray, int, np.ndarray, bool]:
+    """Return ``src`` as an ink map for one line of digits, the factor its sides were divided by (1: none), and
+    the decoded picture the ink came from with whether it was ink already (the reader looks there for points).
 
     As ``load_image``, but a large digital picture is box-averaged until its marks are about
     ``LINE_PX`` pixels *tall*: a line is read at the height of its digits, whatever its length.
     """
     picture, is_ink, k = read_picture(src, LINE_PX, rows_only=True, limit=limit)
     deadline.check()
-    return (picture if is_ink else ink_map(picture)), k
+    return (picture if is_ink else ink_map(picture)), k, picture, is_ink
 
 
 def preprocess_batch(images, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

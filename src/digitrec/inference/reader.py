@@ -27,12 +27,11 @@ from scipy import ndimage
 
 from .. import deadline
 from ..errors import InputError
-from ..imaging import field_strip, ink_map, to_mnist, to_mnist_batch
+from ..imaging import field_strip, load_line, to_mnist, to_mnist_batch
 from ..imaging.boxes import box_row
 from ..imaging.decode import read_picture
 from ..imaging.frame import FRAME, INK_FRACTION
 from ..imaging.light import light_maps
-from ..imaging.preprocess import LINE_PX
 from .backends import Backend, open_backend
 from .prediction import BLANK, Prediction
 from .repeats import repeated
@@ -123,9 +122,7 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
     if kind == "boxes":
         return _read_boxes(recognizer, image, limit)
     # the ink stage's ink for the digits; the light path's too, where the stage dropped a point as a speck
-    picture, is_ink, k = read_picture(image, LINE_PX, rows_only=True, limit=limit)
-    deadline.check()
-    ink = picture if is_ink else ink_map(picture)
+    ink, k, picture, is_ink = load_line(image, limit)
     strip = field_strip(ink)
     if strip is None:
         return NumberReading("")
