@@ -1,6 +1,6 @@
 """The review queue: the fields a bulk run left unsure, checked by a person at ``/review``.
 
-``digitrec review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
+``digitrec serve --review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
 The page shows one field at a time, its picture, the reading and the likeliest alternatives; the person
 confirms or types the right value with the keyboard. Each answer is written back into the results file
 (the value, and the field no longer unsure), recorded in the review file (so a restarted review goes on
@@ -139,7 +139,7 @@ def review_router(queue: ReviewQueue | None) -> APIRouter:
 
     def _queue() -> ReviewQueue:
         if queue is None:
-            raise ApiError(404, "this server has no review queue: start one with digitrec review RESULTS.csv")
+            raise ApiError(404, "this server has no review queue: start one with digitrec serve --review RESULTS.csv")
         return queue
 
     @api.get("", response_model=list[ItemOut], responses={404: errors[404]},
