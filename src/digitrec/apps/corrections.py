@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers", "dataset", "export", "import_csv"]
 
 FORMATS = ("npz", "idx", "csv")
+# --db, here and on digitrec serve
+DB_HELP = ("sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else "
+           "~/.local/share/digitrec/corrections.db)")
 
 
 def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
@@ -198,8 +201,7 @@ def cmd_finetune(args) -> int:
 
 def add_parsers(sub, add_model) -> None:
     """The ``corrections`` and ``finetune`` commands; ``add_model`` adds the CLI's --model options."""
-    db = {"metavar": "URL", "help": "sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else SQLite at "
-                                    "$DIGITREC_DB, else ~/.local/share/digitrec/corrections.db)"}
+    db = {"metavar": "URL", "help": DB_HELP}
     p = sub.add_parser("corrections", help="the stored corrections: stats, export, import, purge",
                        description="Corrections people made on the page, through the API or in a reviewed CSV, "
                                    "with their pictures. They hold people's handwriting: purge what you need no more.")
