@@ -258,20 +258,22 @@ _KIND = Query("any", description="what the field holds: any (digits and . , - /)
                                  "printed boxes, one digit or none each)")
 
 
-async def _read_correction(request: Request) -> CorrectionIn | tuple[bytes, dict]:
-    """The correction sent: multipart (a file 'image' and text fields) or JSON ``CorrectionIn``."""
+async def _read_correction(request: Request) -> tuple[CorrectionIn, bytes]:
+    """The correction sent, multipart (a file 'image' and text fields) or JSON ``CorrectionIn``, and its
+    picture's bytes."""
     ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    image = None
     if ctype == "multipart/form-data":
         try:
             async with request.form(max_files=1, max_fields=8) as form:
-                image = form.get("image")
-                if image is None or isinstance(image, str):
+                part = form.get("image")
+                if part is None or isinstance(part, str):
                     raise ApiError(400, "multipart body needs a file field named 'image'")
-                fields = {k: form.get(k) for k in ("correct", "read", "kind", "writer", "source") if isinstance(form.get(k), str)}
-                fields["image"] = base64.b64encode(await image.read()).decode("ascii")
+                doc = {k: form.get(k) for k in ("correct", "read", "kind", "writer", "source") if isinstance(form.get(k), str)}
+                doc["image"] = ""  # the file's bytes are kept as they are, not sent through base64
+                image = await part.read()
         except HTTPException as e:
             raise ApiError(400, f"malformed multipart body: {e.detail}") from None
-        doc = fields
     elif ctype == "application/json":
         try:
             doc = json.loads(await request.body())
@@ -280,10 +282,11 @@ async def _read_correction(request: Request) -> CorrectionIn | tuple[bytes, dict
     else:
         raise ApiError(415, f"content type {ctype or 'missing'}: send multipart/form-data or application/json")
     try:
-        return CorrectionIn.model_validate(doc)
+        doc = CorrectionIn.model_validate(doc)
     except ValidationError as e:
         where = ".".join(map(str, e.errors()[0]["loc"])) or "body"
         raise ApiError(400, f"{where}: {e.errors()[0]['msg']}") from None
+    return doc, _b64(doc.image, "image") if image is None else image
 
 
 def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> APIRouter:
@@ -330,8 +333,7 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         when = time.monotonic() + limits.timeout_s
         if store is None:
             raise ApiError(403, "this server does not store corrections (start it with --store-corrections)")
-        doc = await _in_time(_read_correction(request), when, 408, "receiving the request body")
-        image = _b64(doc.image, "image")
+        doc, image = await _in_time(_read_correction(request), when, 408, "receiving the request body")
         if not image:
             raise ApiError(400, "image: empty file")
         try:

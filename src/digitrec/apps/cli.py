@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, confidence, digits with boxes")
     p.set_defaults(func=cmd_read)
 
+    from . import corrections, forms_commands
     p = sub.add_parser("serve", help="serve the drawing page and the REST API on one local port",
                        description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
                                    "(spec at /openapi.json). Limits not given as options come from "
@@ -264,8 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-corrections", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the corrections people send (pictures of their handwriting) for fine-tuning "
                         "(default: on when serving on loopback, off otherwise)")
-    p.add_argument("--db", metavar="URL", help="corrections database: sqlite:///PATH or postgresql://... (default: "
-                   "$DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else ~/.local/share/digitrec/corrections.db)")
+    p.add_argument("--db", metavar="URL", help="corrections database: " + corrections.DB_HELP)
     p.add_argument("--review", metavar="RESULTS", help="also serve /review: the fields digitrec bulk left unsure in "
                    "RESULTS (.csv or .jsonl), checked by a person and written back into it")
     p.set_defaults(func=cmd_serve)
@@ -301,7 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "full-size table)")
     p.set_defaults(func=cmd_report)
 
-    from . import corrections, forms_commands
     forms_commands.add_parsers(sub, _add_model)
     corrections.add_parsers(sub, _add_model)
     return parser

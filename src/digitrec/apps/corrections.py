@@ -13,20 +13,30 @@ import json
 import struct
 from datetime import datetime
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .store import Store, open_store
+
+# every ``digitrec`` command builds its parser from this module: numpy, PIL and the database driver are
+# imported when a corrections command runs, not at each start
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .store import Store
 
 __all__ = ["add_parsers", "dataset", "export", "import_csv"]
 
 FORMATS = ("npz", "idx", "csv")
+# --db, here and on digitrec serve
+DB_HELP = ("sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else "
+           "~/.local/share/digitrec/corrections.db)")
 
 
 def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections."""
+    import numpy as np
+    from PIL import Image
+
     pictures, labels, groups, skipped = [], [], [], 0
     for row in rows:
         if row.kind == "digit":
@@ -55,12 +65,16 @@ def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
 
 
 def _idx(path: Path, a: np.ndarray) -> None:
+    import numpy as np
+
     path.write_bytes(struct.pack(f">HBB{a.ndim}I", 0, 0x08, a.ndim, *a.shape) + a.astype(np.uint8).tobytes())
 
 
 def export(x28: np.ndarray, labels: np.ndarray, groups: list[str], fmt: str, out: str | Path) -> list[Path]:
     """Write the digits as ``npz`` (x uint8, y, group), ``idx`` (MNIST's two files, named as its training set,
     in the folder ``out``) or ``csv`` (Kaggle's: label, pixel0..pixel783); return the files written."""
+    import numpy as np
+
     out = Path(out)
     x8 = (np.clip(x28, 0, 1) * 255).round().astype(np.uint8)
     try:
@@ -114,8 +128,14 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"must be a date like 2026-12-31 (or 2026-12-31T18:00), not {text}") from None
 
 
+def _store(args) -> Store:
+    from .store import open_store
+
+    return open_store(args.db)
+
+
 def cmd_stats(args) -> int:
-    store = open_store(args.db)
+    store = _store(args)
     s = store.stats()
     if args.json:
         print(json.dumps(s, indent=2))
@@ -131,7 +151,7 @@ def cmd_stats(args) -> int:
 def cmd_export(args) -> int:
     from ..inference import load
 
-    x28, y, groups, skipped = dataset(load(args.model, trust_unverified=args.trust_unverified), open_store(args.db).rows())
+    x28, y, groups, skipped = dataset(load(args.model, trust_unverified=args.trust_unverified), _store(args).rows())
     files = export(x28, y, groups, args.format, args.out)
     print(f"{len(y)} digits written to {', '.join(map(str, files))}"
           + (f"; {skipped} corrections left out (no digit found, or number fields read with other lengths)"
@@ -142,7 +162,7 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     from ..inference import load
 
-    store = open_store(args.db)
+    store = _store(args)
     n = import_csv(store, args.file, load(args.model, trust_unverified=args.trust_unverified).checkpoint.checksum)
     print(f"{n} corrections stored in {store.where}")
     return 0
@@ -151,7 +171,7 @@ def cmd_import(args) -> int:
 def cmd_purge(args) -> int:
     if args.before is None and not args.all:
         raise InputError("say what to delete: --before DATE, or --all")
-    store = open_store(args.db)
+    store = _store(args)
     n = store.purge(args.before)
     print(f"{n} corrections deleted from {store.where}")
     return 0
@@ -162,7 +182,7 @@ def cmd_finetune(args) -> int:
     from ..training.finetune import finetune_checked
 
     r = load(args.model, trust_unverified=args.trust_unverified)
-    x28, y, groups, skipped = dataset(r, open_store(args.db).rows())
+    x28, y, groups, skipped = dataset(r, _store(args).rows())
     if skipped:
         print(f"digitrec: {skipped} corrections left out (no digit found, or number fields read with other lengths)")
     new, s = finetune_checked(r.checkpoint, x28, y, groups, **({"steps": args.steps} if args.steps else {}))
@@ -181,8 +201,7 @@ def cmd_finetune(args) -> int:
 
 def add_parsers(sub, add_model) -> None:
     """The ``corrections`` and ``finetune`` commands; ``add_model`` adds the CLI's --model options."""
-    db = {"metavar": "URL", "help": "sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else SQLite at "
-                                    "$DIGITREC_DB, else ~/.local/share/digitrec/corrections.db)"}
+    db = {"metavar": "URL", "help": DB_HELP}
     p = sub.add_parser("corrections", help="the stored corrections: stats, export, import, purge",
                        description="Corrections people made on the page, through the API or in a reviewed CSV, "
                                    "with their pictures. They hold people's handwriting: purge what you need no more.")

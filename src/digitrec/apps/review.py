@@ -1,6 +1,6 @@
 """The review queue: the fields a bulk run left unsure, checked by a person at ``/review``.
 
-``digitrec review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
+``digitrec serve --review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
 The page shows one field at a time, its picture, the reading and the likeliest alternatives; the person
 confirms or types the right value with the keyboard. Each answer is written back into the results file
 (the value, and the field no longer unsure), recorded in the review file (so a restarted review goes on
@@ -20,11 +20,9 @@ from pydantic import BaseModel, Field
 
 from ..errors import InputError
 from .limits import ApiError, ErrorOut, log
-from .store import Store, StoreError
+from .store import MAX_VALUE, Store, StoreError
 
 __all__ = ["ReviewQueue", "review_router", "REVIEW_PAGE"]
-
-MAX_VALUE = 64                  # characters of a reviewed value, as the store keeps
 
 
 class ItemOut(BaseModel):
@@ -77,10 +75,14 @@ class ReviewQueue:
 
     def listed(self) -> list[dict]:
         """Every item, numbered, with its picture as a data: URL."""
-        return [{**{k: item.get(k) for k in ("file", "page", "field", "value", "problem", "reviewed")},
-                 "id": i, "alternatives": item.get("alternatives") or [],
-                 "picture": "data:image/png;base64," + item["picture"] if item.get("picture") else None}
-                for i, item in enumerate(self.items)]
+        return [self._shown(i) for i in range(len(self.items))]
+
+    def _shown(self, ident: int) -> dict:
+        """Item ``ident`` as the API answers it: numbered, with its picture as a data: URL."""
+        item = self.items[ident]
+        return {**{k: item.get(k) for k in ("file", "page", "field", "value", "problem", "reviewed")},
+                "id": ident, "alternatives": item.get("alternatives") or [],
+                "picture": "data:image/png;base64," + item["picture"] if item.get("picture") else None}
 
     def answer(self, ident: int, value: str) -> dict:
         """Record ``value`` for item ``ident``: in the results file, the review file and the store."""
@@ -103,7 +105,7 @@ class ReviewQueue:
                                source="review", model_checksum=self.model_checksum)
             except StoreError as e:  # the answer is in the results; only the copy for fine-tuning is lost
                 log.error("%s", e)
-        return self.listed()[ident]
+        return self._shown(ident)  # not the whole list: every item's picture, to answer one
 
     def _rewrite(self, item: dict, value: str) -> None:
         """The results file with the item's field set to ``value`` and no longer unsure, replaced whole."""
@@ -137,7 +139,7 @@ def review_router(queue: ReviewQueue | None) -> APIRouter:
 
     def _queue() -> ReviewQueue:
         if queue is None:
-            raise ApiError(404, "this server has no review queue: start one with digitrec review RESULTS.csv")
+            raise ApiError(404, "this server has no review queue: start one with digitrec serve --review RESULTS.csv")
         return queue
 
     @api.get("", response_model=list[ItemOut], responses={404: errors[404]},
