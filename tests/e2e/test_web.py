@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,6 +132,28 @@ def test_writing_a_number_shows_it_and_a_box_per_digit(page):
     expect(page.locator("#number-result .digit")).to_have_text("171", timeout=ANSWER_MS)
     expect(page.locator("#number-boxes img.base-image")).to_be_visible()
     expect(page.locator("#number-boxes .box")).to_have_count(3)  # one box per digit
+
+
+def _digit_out(digit: int, other: int, confidence: float, unsure: bool, x: int) -> dict:
+    probabilities = [0.0] * 10
+    probabilities[digit], probabilities[other] = confidence, 1 - confidence
+    return {"digit": digit, "confidence": confidence, "unsure": unsure, "probabilities": probabilities,
+            "top3": [{"digit": digit, "probability": confidence}, {"digit": other, "probability": 1 - confidence},
+                     {"digit": (other + 1) % 10, "probability": 0.0}], "box": [x, 10, 40, 100]}
+
+
+def test_the_digits_to_check_are_those_the_api_marks_unsure(page):
+    """The page names the digits the API calls unsure, whatever their confidence, so page and API agree."""
+    reply = {"text": "17", "confidence": 0.81, "unsure": True, "value": None, "separators": [], "marks": [],
+             "digits": [_digit_out(1, 7, 0.95, True, 100), _digit_out(7, 1, 0.85, False, 200)]}
+    page.route("**/api/v1/read*", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                               body=json.dumps(reply)))
+    page.get_by_role("tab", name="Write a number").click()
+    _write(page, [(0.3, 0.15), (0.29, 0.85)])
+    expect(page.locator("#number-result .digit")).to_have_text("17", timeout=ANSWER_MS)
+    notes = page.locator("#number-result .note")
+    # digit 1 is named though 95 % sure; digit 2 is not though 85 % sure
+    expect(notes).to_have_text(["Not sure: please check it.", "Not sure of digit 1: 1 or 7?"])
 
 
 def _correct_a_drawn_one_as_a_4(page, db: str) -> None:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import draw_digit
 from PIL import Image
 
@@ -63,6 +64,18 @@ def test_an_interrupted_run_resumes_where_it_stopped(scans, tmp_path):
     assert (s.skipped, s.pages) == (3, 4)
     assert out.read_text().splitlines() == lines, "the same rows, each once"
     assert bulk([scans], out, workers=1, progress=False).pages == 0
+
+
+def test_reading_in_this_process_leaves_its_torch_threads_as_they_were(tmp_path):
+    draw_digit(7).save(tmp_path / "seven.png")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2 if before == 1 else before)  # so that a change to one thread shows
+    threads = torch.get_num_threads()
+    try:
+        bulk([tmp_path / "seven.png"], tmp_path / "out.csv", workers=1, progress=False)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_two_worker_processes_give_the_rows_of_one(scans, tmp_path):

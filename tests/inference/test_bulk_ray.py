@@ -1,6 +1,7 @@
 """The Ray Data engine on a local Ray started by the test: the same pages read to the same rows as locally."""
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -34,6 +35,17 @@ def test_ray_reads_fifty_pages_to_the_rows_of_the_local_engine(fifty, tmp_path):
     local = bulk([fifty], tmp_path / "local.csv", workers=2, progress=False)
     on_ray = bulk([fifty], tmp_path / "ray.csv", workers=2, engine="ray", progress=False)
     assert (local.pages, on_ray.pages) == (50, 50)
+    assert (tmp_path / "ray.csv").read_text() == (tmp_path / "local.csv").read_text()
+
+
+def test_a_missing_file_is_an_error_row_at_its_place_in_the_input(fifty, tmp_path):
+    paths = [fifty / "a.pdf", tmp_path / "gone.png", fifty / "b.tif"]
+    bulk(paths, tmp_path / "local.csv", workers=2, progress=False)
+    bulk(paths, tmp_path / "ray.csv", workers=2, engine="ray", progress=False)
+    with open(tmp_path / "ray.csv", newline="") as f:
+        rows = [(r["file"].split("/")[-1], r["page"], bool(r["error"])) for r in csv.DictReader(f)]
+    assert rows == [("a.pdf", "1", False), ("a.pdf", "2", False), ("a.pdf", "3", False), ("gone.png", "0", True),
+                    ("b.tif", "1", False), ("b.tif", "2", False)]
     assert (tmp_path / "ray.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 

@@ -224,7 +224,8 @@ SCRIPT = r"""() => {
       b.append(el('span', '', text)); boxes.append(b); };
     for (const d of n.digits) label(d.box, d.digit + ' ' + pct(d.confidence));
     for (const s of n.separators || []) label(s.box, s.char);
-    n.digits.forEach((d, i) => { if (d.confidence < 0.9) out.append(el('div', 'note', 'Not sure of digit ' + (i + 1)
+    // the API decides which digits a person should check, so the page and the API never disagree
+    n.digits.forEach((d, i) => { if (d.unsure) out.append(el('div', 'note', 'Not sure of digit ' + (i + 1)
       + ': ' + d.top3[0].digit + ' or ' + d.top3[1].digit + '?')); });
   }, {post: (fd, signal) => post('/api/v1/read?kind=' + document.getElementById('number-kind').value)(fd, signal),
       tab: 'number'});

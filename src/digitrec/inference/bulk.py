@@ -102,13 +102,17 @@ class _Output:
 _state: dict = {}
 
 
+def _load(model, template, kind) -> None:
+    from .recognizer import load
+
+    _state.update(recognizer=load(model), template=template, kind=kind)
+
+
 def _start_worker(model, template, kind) -> None:
     import torch
 
-    from .recognizer import load
-
-    torch.set_num_threads(1)
-    _state.update(recognizer=load(model), template=template, kind=kind)
+    torch.set_num_threads(1)  # a worker process shares the cores with the others
+    _load(model, template, kind)
 
 
 def _read_in_worker(page: Page) -> tuple[dict, list[dict]]:
@@ -118,8 +122,8 @@ def _read_in_worker(page: Page) -> tuple[dict, list[dict]]:
 def read_rows(pages: Iterable[Page], model=None, template: Template | None = None, kind: str = "digit",
               workers: int = 1) -> Iterator[tuple[dict, list[dict]]]:
     """``read_page`` of each page, in order: in this process with ``workers`` 1, else in that many processes."""
-    if workers <= 1:
-        _start_worker(model, template, kind)
+    if workers <= 1:  # the caller's process: its torch threads are the caller's to set
+        _load(model, template, kind)
         for page in pages:
             yield _read_in_worker(page)
         return

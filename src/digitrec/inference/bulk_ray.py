@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,8 @@ SPLIT_CPUS = 0.2
 
 
 class _Pages:
-    """A file's bytes -> its pages, as rows Ray can carry (the grey pixels as bytes and a shape)."""
+    """A file's bytes -> its pages, as rows Ray can carry (the grey pixels as bytes and a shape), each with
+    ``source``, the input file it came from (a zip member's page names the member in ``file``)."""
 
     def __init__(self, names: dict[str, str], dpi: float, skip: frozenset):
         self.names, self.dpi, self.skip = names, dpi, skip
@@ -39,18 +41,20 @@ class _Pages:
         out = []
         for p in file_pages(name, bytes(item["bytes"]), self.dpi):
             if (p.file, str(p.page)) in self.skip:
-                out.append({"file": p.file, "page": p.page, "pixels": b"", "h": 0, "w": 0, "error": "", "skip": True})
+                out.append({"file": p.file, "page": p.page, "pixels": b"", "h": 0, "w": 0, "error": "", "skip": True,
+                            "source": name})
                 continue
             pixels = b"" if p.image is None else np.ascontiguousarray(p.image, np.uint8).tobytes()
             h, w = (0, 0) if p.image is None else p.image.shape
             # "" for no error: a column of strings, never one Ray may turn into floats (NaN) for its Nones
             out.append({"file": p.file, "page": p.page, "pixels": pixels, "h": h, "w": w, "error": p.error or "",
-                        "skip": False})
+                        "skip": False, "source": name})
         return out
 
 
 class _Reader:
-    """One Recognizer per actor; a batch of pages -> their rows and review items as JSON."""
+    """One Recognizer per actor; a batch of pages -> their rows and review items as JSON, and the input file
+    of each (a skipped page's row is null, yet the driver places the missing files' rows by it)."""
 
     def __init__(self, model, template, kind: str):
         import torch
@@ -75,7 +79,18 @@ class _Reader:
                                                           error or None), self.template, self.kind)
             rows.append(json.dumps(row))
             reviews.append(json.dumps(review))
-        return {"row": np.array(rows, dtype=object), "review": np.array(reviews, dtype=object)}
+        return {"row": np.array(rows, dtype=object), "review": np.array(reviews, dtype=object),
+                "source": np.array([str(s) for s in batch["source"]], dtype=object)}
+
+
+def _missing(ahead: deque, missing: set, until: str | None = None) -> Iterator[tuple[dict, list[dict]]]:
+    """Error rows of the missing files at the head of ``ahead`` (the input files not yet reached), taking
+    files off it up to ``until``, the file now being read (to the end for None): read_binary_files fails whole
+    on a missing file, so each is an error row here, as locally, at its place in the input."""
+    while ahead and ahead[0] != until:
+        name = ahead.popleft()
+        if name in missing:
+            yield {"file": name, "page": 0, "error": f"{name}: no such file"}, []
 
 
 def ray_rows(paths, model, template, kind: str, workers: int, dpi: float, address: str | None,
@@ -88,11 +103,11 @@ def ray_rows(paths, model, template, kind: str, workers: int, dpi: float, addres
     except ImportError:
         raise InputError("the ray engine needs Ray: pip install 'digitrec[ray]'") from None
     names = page_files(paths)
-    present = [n for n in names if Path(n).is_file()]
-    for n in names:  # read_binary_files fails whole on a missing file: here it is an error row, as locally
-        if not Path(n).is_file():
-            yield {"file": n, "page": 0, "error": f"{n}: no such file"}, []
+    missing = {n for n in names if not Path(n).is_file()}
+    present = [n for n in names if n not in missing]
+    ahead = deque(names)
     if not present:
+        yield from _missing(ahead, missing)
         return
     started = not ray.is_initialized()
     if started:
@@ -107,8 +122,10 @@ def ray_rows(paths, model, template, kind: str, workers: int, dpi: float, addres
         ds = ds.map_batches(_Reader, fn_constructor_kwargs={"model": model, "template": template, "kind": kind},
                             batch_size=BATCH, concurrency=workers, num_cpus=READER_CPUS)
         for r in ds.iter_rows():
+            yield from _missing(ahead, missing, r["source"])
             row = json.loads(r["row"])
             yield row, json.loads(r["review"]) if row is not None else []
+        yield from _missing(ahead, missing)
     finally:
         if started:
             ray.shutdown()
