@@ -67,15 +67,15 @@ def mahalanobis_cue(r, fit_x28: np.ndarray, fit_y: np.ndarray):
     return cue
 
 
-def logreg_cue():
+def logreg_log_probs():
+    """The bundled logistic regression's log-probabilities of preprocessed pictures: a second, unrelated reader."""
     ckpt = checkpoint.load(bundled_model_path("torch").with_name("logreg.pt"))
     model, (mean, std) = from_checkpoint(ckpt).eval(), ckpt.norm
 
     @torch.inference_mode()
-    def cue(x28: np.ndarray, digit: np.ndarray) -> np.ndarray:
-        logp = torch.log_softmax(model((torch.from_numpy(x28)[:, None] - mean) / std), 1).numpy()
-        return -logp[np.arange(len(digit)), np.clip(digit, 0, 9)]
-    return cue
+    def log_probs(x28: np.ndarray) -> np.ndarray:
+        return torch.log_softmax(model((torch.from_numpy(x28)[:, None] - mean) / std), 1).numpy()
+    return log_probs
 
 
 def _thinned(m: np.ndarray) -> np.ndarray:
@@ -129,8 +129,9 @@ def main() -> None:
             sets[f"{name} {seed}"] = (readings(r, NON_DIGITS[name].render(a.n, seed)), None)
     xt, yt = data.load_mnist("train")
     fit = r.preprocess(xt[:a.n_fit])[0]
-    maha, lr = mahalanobis_cue(r, fit, yt[:a.n_fit]), logreg_cue()
-    cues = {"mahalanobis": lambda s: maha(s["x28"]), "logreg": lambda s: lr(s["x28"], s["digit"]),
+    maha, lr = mahalanobis_cue(r, fit, yt[:a.n_fit]), logreg_log_probs()
+    cues = {"mahalanobis": lambda s: maha(s["x28"]),
+            "logreg": lambda s: -lr(s["x28"])[np.arange(len(s["digit"])), np.clip(s["digit"], 0, 9)],
             "path_length": lambda s: path_length_cue(s["x28"])}
 
     mnist, labels = sets["mnist"]
@@ -139,6 +140,10 @@ def main() -> None:
           f"budget {a.budget:.2%} of MNIST's right reads")
     base = {k: 1 - s["sure"].mean() for k, (s, lab) in sets.items() if lab is None}
     print("now: " + ", ".join(f"{k} {v:.3f}" for k, v in base.items()))
+    agree = {k: float((lr(s["x28"][s["sure"]]).argmax(1) == s["digit"][s["sure"]]).mean()) for k, (s, lab) in sets.items()
+             if k == "mnist" or k.startswith("scribble")}
+    print("logistic regression reads the CNN's digit, of the sure reads: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
     for name, cue in cues.items():
         values = {k: np.where(s["sure"], cue(s), -np.inf) for k, (s, _) in sets.items()}
         free = np.sort(values["mnist"][right & mnist["sure"]])[::-1]
