@@ -24,7 +24,7 @@ from _machine import header
 
 import digitrec
 from digitrec import checkpoint, data
-from digitrec.evaluation.wild import CONTEXTS, NON_DIGITS, split
+from digitrec.evaluation.wild import CONTEXTS, NON_DIGITS, skeleton, split
 from digitrec.inference import bundled_model_path
 from digitrec.models import from_checkpoint
 
@@ -78,36 +78,11 @@ def logreg_log_probs():
     return log_probs
 
 
-def _thinned(m: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of masks ``[N,H,W]`` to one-pixel skeletons."""
-    def neighbours(s):
-        p = np.pad(s, ((0, 0), (1, 1), (1, 1))).astype(np.int8)
-        return [p[:, :-2, 1:-1], p[:, :-2, 2:], p[:, 1:-1, 2:], p[:, 2:, 2:], p[:, 2:, 1:-1], p[:, 2:, :-2],
-                p[:, 1:-1, :-2], p[:, :-2, :-2]]  # clockwise from north
-    s = m.copy()
-    changed = True
-    while changed:
-        changed = False
-        for step in (0, 1):
-            n = neighbours(s)
-            count = sum(n)
-            turns = sum((n[i] == 0) & (n[(i + 1) % 8] == 1) for i in range(8))
-            if step == 0:  # not the south-east boundary or north-west corner point; then the converse
-                side = (n[0] * n[2] * n[4] == 0) & (n[2] * n[4] * n[6] == 0)
-            else:
-                side = (n[0] * n[2] * n[6] == 0) & (n[0] * n[4] * n[6] == 0)
-            gone = s & (count >= 2) & (count <= 6) & (turns == 1) & side
-            if gone.any():
-                s &= ~gone
-                changed = True
-    return s
-
-
 def path_length_cue(x28: np.ndarray) -> np.ndarray:
     m = x28 > 0.35
     rows = m.any(2)
     height = np.where(rows.any(1), rows.shape[1] - rows[:, ::-1].argmax(1) - rows.argmax(1), 1)
-    return _thinned(m).sum((1, 2)) / height
+    return skeleton(m).sum((1, 2)) / height
 
 
 def main() -> None:

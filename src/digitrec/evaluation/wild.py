@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from scipy.interpolate import make_interp_spline
 
-__all__ = ["Context", "NonDigit", "CONTEXTS", "NON_DIGITS", "split"]
+__all__ = ["Context", "NonDigit", "CONTEXTS", "NON_DIGITS", "split", "skeleton"]
 
 Picture = np.ndarray | bytes  # JPEG contexts give the encoded file
 
@@ -280,15 +280,17 @@ def thick_marker(d, rng):
     return _on_paper(ndimage.grey_dilation(_ink_4x(d), footprint=_disk(rng.uniform(3, 6.5))), rng)
 
 
-def _skeleton(m: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning: the 1 px centre line of each stroke, connected as the strokes were."""
+def skeleton(m: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a mask ``[H,W]`` (or masks ``[N,H,W]``): the 1 px centre line of each stroke,
+    connected as the strokes were."""
     m = m.copy()
     changed = True
     while changed:
         changed = False
         for step in (0, 1):
-            p = np.pad(m, 1)
-            n = [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:], p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]]
+            p = np.pad(m, [(0, 0)] * (m.ndim - 2) + [(1, 1), (1, 1)])
+            n = [p[..., :-2, 1:-1], p[..., :-2, 2:], p[..., 1:-1, 2:], p[..., 2:, 2:], p[..., 2:, 1:-1],
+                 p[..., 2:, :-2], p[..., 1:-1, :-2], p[..., :-2, :-2]]
             count = sum(v.astype(np.int8) for v in n)
             crossings = sum((~n[i] & n[(i + 1) % 8]).astype(np.int8) for i in range(8))
             up, right, down, left = n[0], n[2], n[4], n[6]
@@ -302,7 +304,7 @@ def _skeleton(m: np.ndarray) -> np.ndarray:
 
 def thin_pen(d, rng):
     # A fixed erosion would erase MNIST's thin strokes before it thins the thick ones: redraw the centre line.
-    line = ndimage.binary_dilation(_skeleton(_ink_4x(d) > 0.5), _disk(rng.uniform(0.5, 1.5)))
+    line = ndimage.binary_dilation(skeleton(_ink_4x(d) > 0.5), _disk(rng.uniform(0.5, 1.5)))
     return _on_paper(ndimage.gaussian_filter(line.astype(np.float32), 0.6), rng)
 
 
