@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic import Condition, _ink_crop, make_field
+from .synthetic import Condition, ink_crop, make_field
 
 __all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "blank_form", "luhn_digit"]
 
@@ -138,7 +138,7 @@ def _page(x, y, by_label, rng, ppm, form, quality) -> FormPage:
             labels[-1] = luhn_digit("".join(map(str, labels[:-1])))
         cw = bw / cells
         for c, d in enumerate(labels):
-            ink = _ink_crop(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
+            ink = ink_crop(x[rng.choice(by_label[d])], px(bh * DIGIT_SHARE * rng.uniform(0.9, 1.1)))
             _paste(hand, ink, px(bx + c * cw) + (px(cw) - ink.shape[1]) // 2 + int(rng.integers(-2, 3)),
                    px(by) + (px(bh) - ink.shape[0]) // 2 + int(rng.integers(-2, 3)))
         values[f["name"]] = "".join(map(str, labels))

@@ -17,7 +17,7 @@ from scipy import ndimage
 from .transforms import blur, grid, random_warp, to_uint8
 
 __all__ = ["non_digits", "NON_DIGIT_KINDS", "LETTERS", "on_paper", "PAPER_KINDS", "Condition", "Field",
-           "make_field", "OUTLIER_BANK_SEED", "CALIBRATION_SEED", "EVALUATION_SEED"]
+           "make_field", "ink_crop", "OUTLIER_BANK_SEED", "CALIBRATION_SEED", "EVALUATION_SEED"]
 
 # seed offsets of the non-digit sets (a run's own seed is added): training's outlier-exposure bank,
 # the calibration check of a trained model, and the evaluation sets of benchmarks and the report
@@ -207,7 +207,7 @@ class Field:
     boxes: list                    # each digit's ink box (x, y, width, height) in the image
 
 
-def _ink_crop(digit28: np.ndarray, height: int) -> np.ndarray:
+def ink_crop(digit28: np.ndarray, height: int) -> np.ndarray:
     """The digit's ink box scaled so that its ink is ``height`` px tall (float ink in [0, 1])."""
     rows, cols = np.flatnonzero(digit28.any(1)), np.flatnonzero(digit28.any(0))
     crop = digit28[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
@@ -252,14 +252,25 @@ def _separator(ch: str, rng: np.random.Generator, height: float, stroke: float) 
     return np.asarray(img, np.float32) / 255, lift
 
 
-def _restyle(crop: np.ndarray, rng: np.random.Generator, heavy: bool = False) -> np.ndarray:
-    """A digit's ink as another hand writes it: thicker or thinner strokes, slanted up to 20 degrees either
-    way, 0.7-1.4 times as wide; still as tall. ``heavy``: a broad pen, strokes thickened by 0.06-0.09 of the
-    height, 1.1-1.4 times as wide, upright."""
+def _in_hand(crop: np.ndarray, rng: np.random.Generator, cond: Condition) -> np.ndarray:
+    """A digit's ink as the field's writer has it: as drawn, restyled, or in a heavy, broad hand."""
+    if not cond.restyled:
+        return crop
+    return _broad(crop, rng) if cond.heavy else _restyle(crop, rng)
+
+
+def _broad(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit's ink written with a broad pen: strokes thickened by 0.06-0.09 of the height, 1.1-1.4 times as
+    wide, upright; still as tall."""
     h = crop.shape[0]
-    if heavy:
-        k = max(2, round(h * rng.uniform(0.06, 0.09)))
-        return _to_height(ndimage.grey_dilation(np.pad(crop, k), size=(k, k)), h, rng.uniform(1.1, 1.4))
+    k = max(2, round(h * rng.uniform(0.06, 0.09)))
+    return _to_height(ndimage.grey_dilation(np.pad(crop, k), size=(k, k)), h, rng.uniform(1.1, 1.4))
+
+
+def _restyle(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit's ink as another hand writes it: thicker or thinner strokes, slanted up to 20 degrees either
+    way, 0.7-1.4 times as wide; still as tall."""
+    h = crop.shape[0]
     k = int(rng.integers(2, max(3, round(0.07 * h))))
     stroke = rng.random()
     if stroke < 0.4:
@@ -301,9 +312,8 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         images.insert(at, others[rng.integers(len(others))])
         labels.insert(at, -1)
         n += 1
-    crops = [_ink_crop(im, round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for im in images]
-    if cond.restyled:
-        crops = [_restyle(c, rng, cond.heavy) for c in crops]
+    crops = [ink_crop(im, round(height * rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER))) for im in images]
+    crops = [_in_hand(c, rng, cond) for c in crops]
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
@@ -377,10 +387,8 @@ def _boxed_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.G
             text += " "
             continue
         j = next(idx)
-        crop = _ink_crop(x[j], round(side * rng.uniform(0.65, 0.95)))
-        if cond.restyled:
-            crop = _restyle(crop, rng, cond.heavy)
-        crop = crop[:, :side]
+        crop = ink_crop(x[j], round(side * rng.uniform(0.65, 0.95)))
+        crop = _in_hand(crop, rng, cond)[:, :side]
         h, w = crop.shape
         # anywhere in the box, a little past its lines at times
         left = int(np.clip(x0 + line + rng.uniform(-0.05, 1.05) * (side - line - w), x0, x0 + side + line - w))
