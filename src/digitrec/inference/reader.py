@@ -34,7 +34,7 @@ from ..imaging.frame import FRAME, INK_FRACTION
 from ..imaging.light import light_maps
 from .backends import Backend, open_backend
 from .prediction import BLANK, Prediction
-from .repeats import repeated
+from .repeats import joined, repeated
 from .separators import KINDS, LEAN, SURE_SLASH, amount_value, as_amount, plausible, separator, slash_lean
 
 __all__ = ["NumberReading", "read_number", "decode", "load_line_model"]
@@ -162,9 +162,9 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
     for i in reversed(repeated([p.digit for p, _ in digits], [o for _, o in digits], strip.digit_h,
                                lambda owned: _check(recognizer, ink, owned))):
         # one digit read twice: keep the surer reading, with the ink of both
-        (p, (rr, cc)), (q, (rr2, cc2)) = digits[i], digits.pop(i + 1)
-        rr, cc = np.concatenate([rr, rr2]), np.concatenate([cc, cc2])
-        digits[i] = (replace(max(p, q, key=lambda d: d.confidence), box=box(rr, cc)), (rr, cc))
+        (p, a), (q, b) = digits[i], digits.pop(i + 1)
+        ink = joined(a, b)
+        digits[i] = (replace(max(p, q, key=lambda d: d.confidence), box=box(*ink)), ink)
     digits, points = _points_apart(digits)
     left_out += points
     digits, seps, unsure = _separators(digits, left_out, dots, kind, strip.digit_h)

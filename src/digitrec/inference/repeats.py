@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["repeated", "FITS_ONE"]
+__all__ = ["repeated", "joined", "FITS_ONE"]
 
 FITS_ONE = 1.2  # digit heights: a mark at most this wide may be a single (broad) digit
 
@@ -25,7 +25,7 @@ def repeated(digits: list[int], owned: list, digit_h: float, check) -> list[int]
              if digits[i] == digits[i + 1] and _one_mark(owned[i], owned[i + 1], digit_h)]
     if not pairs:
         return []
-    probs, _, scores = check([_union(owned[i], owned[i + 1]) for i in pairs] +
+    probs, _, scores = check([joined(owned[i], owned[i + 1]) for i in pairs] +
                              [owned[j] for i in pairs for j in (i, i + 1)])
     halves = scores[len(pairs):].reshape(-1, 2)
     out: list[int] = []
@@ -35,8 +35,8 @@ def repeated(digits: list[int], owned: list, digit_h: float, check) -> list[int]
     return out
 
 
-def _union(a, b) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels of two inks together."""
+def joined(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of two inks ``(rows, cols)`` together."""
     return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
 
 
@@ -44,7 +44,7 @@ def _one_mark(a, b, digit_h: float) -> bool:
     """Whether two digits' inks together are one connected mark no wider than a broad digit."""
     if not len(a[0]) or not len(b[0]):
         return False
-    rr, cc = _union(a, b)
+    rr, cc = joined(a, b)
     if cc.max() - cc.min() + 1 > FITS_ONE * digit_h:
         return False
     mask = np.zeros((rr.max() - rr.min() + 1, cc.max() - cc.min() + 1), bool)
