@@ -192,9 +192,9 @@ class Store:
     @_db_errors
     def stats(self) -> dict:
         """How many corrections, confirmations, per kind and per corrected digit, and the commonest confusions."""
-        c_ = _corrections.c
+        cols = _corrections.c
         with self._db.begin() as c:  # the three columns only: the pictures stay in the database
-            rows = [tuple(r) for r in c.execute(select(c_.kind, c_.read, c_.correct))]
+            rows = [tuple(r) for r in c.execute(select(cols.kind, cols.read, cols.correct))]
         digits = [(read, right) for kind, read, right in rows if kind == "digit"]
         confusions: dict[tuple[str, str], int] = {}
         for read, right in digits:
