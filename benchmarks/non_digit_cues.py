@@ -33,7 +33,8 @@ CHUNK = 100
 
 
 def readings(r, pictures: list) -> dict:
-    """What the recognizer answers, and the 28x28 it read, for the pictures it is sure of."""
+    """What the recognizer answers, and the 28x28 it read, for the pictures it is sure of (two calls: no public
+    one gives both, and ``predict_preprocessed`` would lose what the reading overruled)."""
     preds = []
     for i in range(0, len(pictures), CHUNK):
         preds += r.predict_batch(pictures[i:i + CHUNK])
