@@ -29,7 +29,8 @@ from torch import nn
 from digitrec import checkpoint, data
 from digitrec.export import export
 from digitrec.inference import Recognizer, bundled_model_path
-from digitrec.inference.backends import OnnxDigits
+from digitrec.inference.backends import OnnxDigits, TorchDigits
+from digitrec.inference.bundled import bundled_second_path
 
 GOALS = {"e2e_28": 10_000, "png_p50_ms": 2.0, "photo_ms": 150.0, "matmul_fraction": 0.40, "seed_ratio": 3.0}
 
@@ -189,10 +190,13 @@ def main():
         else:
             files = {b: bundled_model_path(b) for b in ("torch", "onnx", "onnx-int8")}
         ckpt = checkpoint.load(files["torch"])
-        recognizers = {"torch fp32": Recognizer(ckpt)}
+        # the bundled model reads as ``digitrec.load()`` gives it: with its second opinion (in fp32 for ONNX)
+        second = {} if a.model else {"torch": TorchDigits(checkpoint.load(bundled_second_path("torch"))),
+                                     "onnx": OnnxDigits(bundled_second_path("onnx"), threads=a.threads)}
+        recognizers = {"torch fp32": Recognizer(ckpt, second_opinion=second.get("torch"))}
         for name, backend in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8")):
             m = OnnxDigits(files[backend], threads=a.threads)
-            recognizers[name] = Recognizer(m)
+            recognizers[name] = Recognizer(m, second_opinion=second.get("onnx"))
         sizes = {name: os.path.getsize(files[b]) for name, b in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8"))}
 
         xt, yt = data.load_mnist("test")

@@ -82,3 +82,30 @@ def test_a_reading_that_overrules_a_confident_light_path_is_unsure(bundled):
     p = bundled.predict(CONTEXTS["canvas"].render(x[113:114], 0, start=113)[0])
     assert y[113] == 8 and p.digit == 1 and p.confidence > recognizer.UNSURE_CONFIDENCE
     assert p.unsure
+
+
+def test_a_second_network_flags_scribbles_the_first_reads_as_sure_digits(bundled):
+    scribbles = NON_DIGITS["scribble"].render(300, SEED)
+    alone = recognizer.Recognizer(bundled.backend)  # the same model with no second opinion
+
+    def passed(r) -> int:
+        return sum(p.digit is not None and not p.unsure for p in r.predict_batch(scribbles))
+    assert passed(bundled) < passed(alone)
+
+
+def test_the_second_network_flags_few_more_correct_mnist_reads(bundled):
+    x, y = split(*data.load_mnist("test"), "report")
+    alone = recognizer.Recognizer(bundled.backend)
+    flagged = []
+    for r in (alone, bundled):
+        preds = r.predict_batch(x[:2000])
+        flagged.append(np.mean([p.unsure for p, t in zip(preds, y[:2000]) if p.digit == t]))
+    assert flagged[1] <= flagged[0] + 0.005
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+def test_the_bundled_model_comes_with_its_second_opinion_and_no_other_model_does(backend, tmp_path):
+    assert digitrec.load(backend=backend).second_opinion is not None
+    own = tmp_path / recognizer.bundled_model_path(backend).name
+    own.write_bytes(recognizer.bundled_model_path(backend).read_bytes())
+    assert digitrec.load(own, backend=backend).second_opinion is None

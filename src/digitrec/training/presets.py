@@ -50,6 +50,10 @@ PRESETS = {
     # than it buys
     "default": Preset(blur_p=0.2, resample_p=0.2, noise_p=0.2, outlier_share=0.25, outlier_weight=0.2,
                       reject=False),
+    # the bundled second opinion (``weights/second.pt``, seed 2): the default recipe on a network of half the
+    # arithmetic. Trained apart, it disagrees with the bundled model on non-digits far more than on digits
+    "second": Preset(stages=((16,), (24, 24), (48, 48)), blur_p=0.2, resample_p=0.2, noise_p=0.2,
+                     outlier_share=0.25, outlier_weight=0.2, reject=False),
     # wider warps, elastic bends and stroke width for unusual hands; a little clean accuracy is the price
     "robust": Preset(rotate_deg=15.0, shear_deg=15.0, elastic_px=1.5, stroke_p=0.3, blur_p=0.2,
                      resample_p=0.2, outlier_share=0.25),
