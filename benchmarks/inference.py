@@ -190,9 +190,9 @@ def main():
         else:
             files = {b: bundled_model_path(b) for b in ("torch", "onnx", "onnx-int8")}
         ckpt = checkpoint.load(files["torch"])
-        # the bundled model reads as ``digitrec.load()`` gives it: with its second opinion (in fp32 for ONNX)
+        # the bundled model reads as ``digitrec.load()`` gives it: with its second opinion (ONNX: fp32, one thread)
         second = {} if a.model else {"torch": TorchDigits(checkpoint.load(bundled_second_path("torch"))),
-                                     "onnx": OnnxDigits(bundled_second_path("onnx"), threads=a.threads)}
+                                     "onnx": OnnxDigits(bundled_second_path("onnx"), threads=1)}
         recognizers = {"torch fp32": Recognizer(ckpt, second_opinion=second.get("torch"))}
         for name, backend in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8")):
             m = OnnxDigits(files[backend], threads=a.threads)

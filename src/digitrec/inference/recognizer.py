@@ -237,7 +237,9 @@ def load(path: str | os.PathLike | None = None, backend: str = "torch", reject_t
     second = None
     if path.resolve() == bundled_model_path(backend).resolve():  # the second opinion's thresholds hold for the bundled pair only
         second_path = bundled_second_path(backend)
-        second = OnnxDigits(second_path) if backend != "torch" else open_backend(second_path)
+        # one thread: it reads a few pictures a batch, and a second pool of ONNX Runtime threads spinning beside
+        # the first's cost the whole batch a quarter of its speed
+        second = OnnxDigits(second_path, threads=1) if backend != "torch" else open_backend(second_path)
     return Recognizer(model, reject_threshold=reject_threshold, second_opinion=second)
 
 
