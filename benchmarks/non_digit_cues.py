@@ -14,6 +14,7 @@ computed on what the model reads (the preprocessed 28x28), higher meaning "less 
 - ``second_opinion``: minus the log-probability that the bundled second network (``weights/second.pt``) gives
   the CNN's digit, for readings under ``SECOND_OPINION_SCORE`` (the others: no cue). The recognizer flags with
   it (``inference.recognizer``); the last line prints what its fixed threshold ``SECOND_OPINION_AGREE`` does.
+  ``second_opinion_everywhere``: the same on every sure reading, whatever its score.
 
 "Now" is the recognizer without its second opinion, so that each cue is weighed against the same baseline.
 
@@ -85,8 +86,8 @@ def logreg_log_probs():
     return log_probs
 
 
-def second_opinion_cue(r):
-    """Minus the second network's log-probability of the CNN's digit, where the CNN's digit score is low."""
+def second_opinion_cue(r, gate: float = SECOND_OPINION_SCORE):
+    """Minus the second network's log-probability of the CNN's digit, where the CNN's digit score is under ``gate``."""
     second = r.second_opinion
     t = float(second.checkpoint.temperature)
 
@@ -94,7 +95,7 @@ def second_opinion_cue(r):
         logits = torch.from_numpy(second.logits(s["x28"])) / t
         digit = np.clip(s["digit"], 0, 9)
         doubt = -torch.log_softmax(logits, 1).numpy()[np.arange(len(digit)), digit]
-        return np.where(r.scores(s["x28"])[1] < SECOND_OPINION_SCORE, doubt, -np.inf)
+        return np.where(r.scores(s["x28"])[1] < gate, doubt, -np.inf)
     return cue
 
 
@@ -129,7 +130,8 @@ def main() -> None:
     cues = {"mahalanobis": lambda s: maha(s["x28"]),
             "logreg": lambda s: -lr(s["x28"])[np.arange(len(s["digit"])), np.clip(s["digit"], 0, 9)],
             "path_length": lambda s: path_length_cue(s["x28"]),
-            "second_opinion": second_opinion_cue(bundled)}
+            "second_opinion": second_opinion_cue(bundled),
+            "second_opinion_everywhere": second_opinion_cue(bundled, np.inf)}
 
     mnist, labels = sets["mnist"]
     right = mnist["digit"] == labels
