@@ -29,8 +29,8 @@ from torch import nn
 from digitrec import checkpoint, data
 from digitrec.export import export
 from digitrec.inference import Recognizer, bundled_model_path
-from digitrec.inference.backends import OnnxDigits, TorchDigits
-from digitrec.inference.bundled import bundled_second_path
+from digitrec.inference.backends import OnnxDigits
+from digitrec.inference.recognizer import bundled_second_opinion
 
 GOALS = {"e2e_28": 10_000, "png_p50_ms": 2.0, "photo_ms": 150.0, "matmul_fraction": 0.40, "seed_ratio": 3.0}
 
@@ -190,9 +190,8 @@ def main():
         else:
             files = {b: bundled_model_path(b) for b in ("torch", "onnx", "onnx-int8")}
         ckpt = checkpoint.load(files["torch"])
-        # the bundled model reads as ``digitrec.load()`` gives it: with its second opinion (ONNX: fp32, one thread)
-        second = {} if a.model else {"torch": TorchDigits(checkpoint.load(bundled_second_path("torch"))),
-                                     "onnx": OnnxDigits(bundled_second_path("onnx"), threads=1)}
+        # the bundled model reads as ``digitrec.load()`` gives it: with its second opinion
+        second = {} if a.model else {b: bundled_second_opinion(b) for b in ("torch", "onnx")}
         recognizers = {"torch fp32": Recognizer(ckpt, second_opinion=second.get("torch"))}
         for name, backend in (("onnx fp32", "onnx"), ("onnx int8", "onnx-int8")):
             m = OnnxDigits(files[backend], threads=a.threads)

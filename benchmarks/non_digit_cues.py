@@ -143,10 +143,13 @@ def main() -> None:
              if k == "mnist" or k.startswith("scribble")}
     print("logistic regression reads the CNN's digit, of the sure reads: "
           + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
-    thresholds = {name: None for name in cues} | {"second_opinion as bundled": -np.log(SECOND_OPINION_AGREE)}
-    for name, threshold in thresholds.items():
-        cue = cues[name.split()[0]]
-        values = {k: np.where(s["sure"], cue(s), -np.inf) for k, (s, _) in sets.items()}
+    cue_values = {name: {k: np.where(s["sure"], cue(s), -np.inf) for k, (s, _) in sets.items()}
+                  for name, cue in cues.items()}
+    # each cue at the budget's threshold (None), and the second opinion at the recognizer's own as well
+    rows = [(name, name, None) for name in cues]
+    rows.append(("second_opinion as bundled", "second_opinion", -np.log(SECOND_OPINION_AGREE)))
+    for name, cue, threshold in rows:
+        values = cue_values[cue]
         free = np.sort(values["mnist"][right & mnist["sure"]])[::-1]
         if threshold is None:
             threshold = free[int(a.budget * right.sum())]

@@ -163,8 +163,8 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
                                lambda owned: _check(recognizer, ink, owned))):
         # one digit read twice: keep the surer reading, with the ink of both
         (p, a), (q, b) = digits[i], digits.pop(i + 1)
-        ink = joined(a, b)
-        digits[i] = (replace(max(p, q, key=lambda d: d.confidence), box=box(*ink)), ink)
+        both = joined(a, b)  # not ``ink``: that is the whole line's, which the check above reads
+        digits[i] = (replace(max(p, q, key=lambda d: d.confidence), box=box(*both)), both)
     digits, points = _points_apart(digits)
     left_out += points
     digits, seps, unsure = _separators(digits, left_out, dots, kind, strip.digit_h)

@@ -15,7 +15,7 @@ from .bundled import BACKENDS, bundled_model_path, bundled_second_path
 from .prediction import BLANK, Prediction
 from .reader import NumberReading, read_number
 
-__all__ = ["Recognizer", "load", "bundled_model_path", "digit_score", "BACKENDS"]
+__all__ = ["Recognizer", "load", "bundled_model_path", "bundled_second_opinion", "digit_score", "BACKENDS"]
 
 
 # digit score from which the light path's reading stands; under it the ink stage's readings compete. Set on
@@ -235,14 +235,17 @@ def load(path: str | os.PathLike | None = None, backend: str = "torch", reject_t
         raise InputError(f"{path}: is a PyTorch checkpoint; use backend 'torch', or export it with "
                          f"`digitrec export --model {path}`")
     model = OnnxDigits(path) if backend != "torch" else open_backend(path, trust_unverified=trust_unverified)
-    second = None
     # the second opinion's thresholds hold for the bundled pair only; another model is read without one
-    if path.resolve() == bundled_model_path(backend).resolve():
-        second_path = bundled_second_path(backend)
-        # one thread: it reads a few pictures a batch, and a second pool of ONNX Runtime threads spinning beside
-        # the first's cost the whole batch a quarter of its speed
-        second = OnnxDigits(second_path, threads=1) if backend != "torch" else open_backend(second_path)
+    second = bundled_second_opinion(backend) if path.resolve() == bundled_model_path(backend).resolve() else None
     return Recognizer(model, reject_threshold=reject_threshold, second_opinion=second)
+
+
+def bundled_second_opinion(backend: str = "torch") -> Backend:
+    """The bundled model's second opinion (``weights/second.pt``, or its ONNX export), run by ``backend``."""
+    path = bundled_second_path(backend)
+    # one thread: it reads a few pictures a batch, and a second pool of ONNX Runtime threads spinning beside
+    # the first's cost the whole batch a quarter of its speed
+    return OnnxDigits(path, threads=1) if backend != "torch" else open_backend(path)
 
 
 def _calibrated(backend: Backend, temperature: float, x28: np.ndarray, batch_size: int):

@@ -1,7 +1,7 @@
 """Every hyperparameter of a training run, one frozen dataclass; the presets are instances of it, not code paths."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Preset", "PRESETS"]
 
@@ -40,20 +40,19 @@ class Preset:
     eval_batch: int = 1000         # images per forward pass when scoring
 
 
+# the bundled model's recipe: affine warps, blur/down-sampling and noise for photos and scans, and outlier
+# exposure weighted lightly, which separates non-digits without refusing corrupted digits. Its "not a digit"
+# threshold is fitted but off: refusing 0.5 % of real digits costs more accuracy than it buys
+_DEFAULT = Preset(blur_p=0.2, resample_p=0.2, noise_p=0.2, outlier_share=0.25, outlier_weight=0.2, reject=False)
+
 PRESETS = {
     # the quickest run past 99 %: one epoch, no augmentation (docs/benchmarks.md, "Training")
     "fast": Preset(stages=((16,), (32, 32), (64,)), epochs=1, batch_size=128, lr=6e-3, warmup=0.25,
                    label_smoothing=0.0, augment=False, holdout=2000),
-    # the bundled model's recipe: affine warps, blur/down-sampling and noise for photos and scans, and
-    # outlier exposure weighted lightly, which separates non-digits without refusing corrupted digits.
-    # Its "not a digit" threshold is fitted but off: refusing 0.5 % of real digits costs more accuracy
-    # than it buys
-    "default": Preset(blur_p=0.2, resample_p=0.2, noise_p=0.2, outlier_share=0.25, outlier_weight=0.2,
-                      reject=False),
+    "default": _DEFAULT,
     # the bundled second opinion (``weights/second.pt``, seed 2): the default recipe on a network of half the
     # arithmetic. Trained apart, it disagrees with the bundled model on non-digits far more than on digits
-    "second": Preset(stages=((16,), (24, 24), (48, 48)), blur_p=0.2, resample_p=0.2, noise_p=0.2,
-                     outlier_share=0.25, outlier_weight=0.2, reject=False),
+    "second": replace(_DEFAULT, stages=((16,), (24, 24), (48, 48))),
     # wider warps, elastic bends and stroke width for unusual hands; a little clean accuracy is the price
     "robust": Preset(rotate_deg=15.0, shear_deg=15.0, elastic_px=1.5, stroke_p=0.3, blur_p=0.2,
                      resample_p=0.2, outlier_share=0.25),
