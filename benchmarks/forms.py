@@ -24,8 +24,8 @@ from _machine import header
 
 from digitrec import data
 from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
-from digitrec.inference.bulk import bulk
-from digitrec.inference.forms import load_template
+from digitrec.batch.bulk import bulk
+from digitrec.forms import load_template
 
 
 def _score(out: Path, truth: dict[str, dict]) -> dict:

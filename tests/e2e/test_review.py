@@ -13,8 +13,8 @@ from playwright.sync_api import expect, sync_playwright
 from digitrec import data
 from digitrec.apps.store import open_store
 from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
-from digitrec.inference.bulk import bulk
-from digitrec.inference.forms import load_template
+from digitrec.batch.bulk import bulk
+from digitrec.forms import load_template
 
 CHROMIUM = "/usr/bin/chromium"
 ANSWER_MS = 60_000

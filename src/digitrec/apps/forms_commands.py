@@ -6,8 +6,8 @@ __all__ = ["add_parsers"]
 
 
 def cmd_bulk(args) -> int:
-    from ..inference.bulk import bulk
-    from ..inference.forms import load_template
+    from ..batch.bulk import bulk
+    from ..forms import load_template
 
     template = load_template(args.template) if args.template else None
     s = bulk(args.paths, args.out, template=template, kind=args.kind, model=args.model, workers=args.workers,
@@ -26,7 +26,7 @@ def cmd_template(args) -> int:
 
     from ..data.readers import read_pages
     from ..errors import InputError
-    from ..inference.forms import load_template, make_template
+    from ..forms import load_template, make_template
 
     page = next(iter(read_pages([args.blank], dpi=args.dpi)))
     if page.error:

@@ -1,6 +1,6 @@
 """The review queue: the fields a bulk run left unsure, checked by a person at ``/review``.
 
-``digitrec serve --review results.csv`` serves them from the run's review file (``inference.bulk.review_path``).
+``digitrec serve --review results.csv`` serves them from the run's review file (``batch.bulk.review_path``).
 The page shows one field at a time, its picture, the reading and the likeliest alternatives; the person
 confirms or types the right value with the keyboard. Each answer is written back into the results file
 (the value, and the field no longer unsure), recorded in the review file (so a restarted review goes on
@@ -46,7 +46,7 @@ class ReviewQueue:
     """The unsure fields of one results file (CSV or JSONL) and its review file, with the answers so far."""
 
     def __init__(self, results: str | os.PathLike, store: Store | None = None, model_checksum: str | None = None):
-        from ..inference.bulk import review_path
+        from ..batch.bulk import review_path
 
         self.results, self.review = Path(results), review_path(results)
         self.store, self.model_checksum = store, model_checksum

@@ -1,5 +1,5 @@
 """A blank form's printed layout: its boxes (a field's frame, or a row of one-digit cells) and its corner
-marks, in pixels, from which a template is made (``inference.forms.make_template``)."""
+marks, in pixels, from which a template is made (``forms.make_template``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,8 +10,8 @@ from PIL import Image
 
 from digitrec import data
 from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
-from digitrec.inference.bulk import bulk, review_path
-from digitrec.inference.forms import load_template
+from digitrec.batch.bulk import bulk, review_path
+from digitrec.forms import load_template
 
 pytest.importorskip("ray", reason="the ray extra (bin/install --test installs it)")
 

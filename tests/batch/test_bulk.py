@@ -13,9 +13,9 @@ from PIL import Image
 from digitrec import data
 from digitrec.apps import cli
 from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
-from digitrec.inference.bulk import bulk, review_path
-from digitrec.inference.forms import load_template
-from digitrec.inference.rows import columns
+from digitrec.batch.bulk import bulk, review_path
+from digitrec.forms import load_template
+from digitrec.batch.rows import columns
 
 DIGITS = [7, 1, 0, 7, 1]
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..data.readers import Page, read_pages
 from ..errors import InputError
-from .forms import WHOLE_PAGE_KINDS, Template
+from ..forms import WHOLE_PAGE_KINDS, Template
 from .rows import columns, read_page
 
 __all__ = ["bulk", "BulkSummary", "review_path", "read_rows", "FORMATS"]
@@ -103,7 +103,7 @@ _state: dict = {}
 
 
 def _load(model, template, kind) -> None:
-    from .recognizer import load
+    from ..inference.recognizer import load
 
     _state.update(recognizer=load(model), template=template, kind=kind)
 
@@ -163,7 +163,7 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     if template is None and kind not in WHOLE_PAGE_KINDS:
         raise InputError(f"a page without a template is read as {' or '.join(WHOLE_PAGE_KINDS)}, not {kind!r}")
     if model is not None:  # a bad model file is one error here, not one in every worker
-        from .recognizer import load
+        from ..inference.recognizer import load
         load(model)
     output = _Output(out, columns(template))
     review = review_path(out)
@@ -177,7 +177,7 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     bar = tqdm(desc="reading", unit="page", disable=not progress, smoothing=0.1)
     try:
         if engine == "ray":
-            from .bulk_ray import ray_rows
+            from .ray_engine import ray_rows
             rows = ray_rows(paths, model, template, kind, workers, dpi, address, skip=output.done)
         else:
             pages = (p for p in read_pages(paths, dpi=dpi) if not _skip(p, output.done, counts))

@@ -8,7 +8,7 @@ import pytest
 
 from digitrec.data.form_pages import FORM_TEMPLATE, luhn_digit
 from digitrec.errors import InputError
-from digitrec.inference.forms import load_template, luhn_valid
+from digitrec.forms import load_template, luhn_valid
 
 
 def _with(**change):
@@ -67,7 +67,7 @@ def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
     import digitrec
     from digitrec import data
     from digitrec.data.synthetic import Condition, make_field
-    from digitrec.inference.forms import read_whole
+    from digitrec.forms import read_whole
 
     x, y = data.load_mnist("test")
     r = digitrec.load()
@@ -84,7 +84,7 @@ def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
 
 def test_a_template_made_from_the_blank_form_finds_its_boxes_kinds_and_marks():
     from digitrec.data.form_pages import blank_form
-    from digitrec.inference.forms import make_template
+    from digitrec.forms import make_template
 
     made = make_template(np.asarray(blank_form(150)), dpi=150)
     load_template(made)  # valid as it is
@@ -95,7 +95,7 @@ def test_a_template_made_from_the_blank_form_finds_its_boxes_kinds_and_marks():
 
 
 def test_a_page_with_no_boxes_makes_no_template():
-    from digitrec.inference.forms import make_template
+    from digitrec.forms import make_template
 
     with pytest.raises(InputError, match="no printed boxes"):
         make_template(np.full((300, 400), 255, np.uint8))
@@ -105,7 +105,7 @@ def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path
     from digitrec import data
     from digitrec.apps import cli
     from digitrec.data.form_pages import blank_form, make_form_pages
-    from digitrec.inference.bulk import bulk
+    from digitrec.batch.bulk import bulk
 
     blank_form(150).save(tmp_path / "blank.png", dpi=(150, 150))
     assert cli.main(["template", str(tmp_path / "blank.png"), "--out", str(tmp_path / "t.json")]) == 0
@@ -126,7 +126,7 @@ def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path
 
 
 def test_alternatives_that_pass_the_fields_check_come_first():
-    from digitrec.inference.forms import FieldReading, alternatives
+    from digitrec.forms import FieldReading, alternatives
     from digitrec.inference.prediction import Prediction
 
     def digit(d: int, second: int, p2: float) -> Prediction:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..data.readers import Page
 from ..errors import InputError
-from .forms import Template, alternatives, read_form, read_whole
+from ..forms import Template, alternatives, read_form, read_whole
 
 __all__ = ["columns", "read_page"]
 

@@ -59,7 +59,7 @@ class _Reader:
     def __init__(self, model, template, kind: str):
         import torch
 
-        from .recognizer import load
+        from ..inference.recognizer import load
 
         torch.set_num_threads(1)
         self.recognizer, self.template, self.kind = load(model), template, kind
