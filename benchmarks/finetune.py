@@ -20,7 +20,7 @@ from _machine import header
 
 import digitrec
 from digitrec import data
-from digitrec.evaluation.wild import CONTEXTS
+from digitrec.data.render.contexts import CONTEXTS
 from digitrec.training.finetune import LEARNING_RATE, NEW_SHARE, STEPS, _mnist_test, finetune
 
 

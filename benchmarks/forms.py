@@ -23,8 +23,8 @@ import numpy as np
 from _machine import header
 
 from digitrec import data
-from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.batch.bulk import bulk
+from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.forms import load_template
 
 

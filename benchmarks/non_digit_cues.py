@@ -30,7 +30,10 @@ from _machine import header
 
 import digitrec
 from digitrec import checkpoint, data
-from digitrec.evaluation.wild import CONTEXTS, NON_DIGITS, skeleton, split
+from digitrec.data.render.contexts import CONTEXTS
+from digitrec.data.render.draw import skeleton
+from digitrec.data.render.non_digits import NON_DIGITS
+from digitrec.data.render.seeds import split
 from digitrec.inference import Recognizer, bundled_model_path
 from digitrec.inference.recognizer import SECOND_OPINION_AGREE, SECOND_OPINION_SCORE
 from digitrec.models import from_checkpoint

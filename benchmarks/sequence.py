@@ -45,7 +45,7 @@ from PIL import Image
 
 import digitrec
 from digitrec import data
-from digitrec.data.synthetic import Condition, Field, make_field
+from digitrec.data.render.fields import Condition, Field, make_field
 from digitrec.inference import reader
 
 HEIGHT = 110  # nominal digit ink height, px

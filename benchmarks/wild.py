@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 import digitrec
 from digitrec import data
-from digitrec.evaluation.wild import CONTEXTS, NON_DIGITS, split
+from digitrec.data.render.contexts import CONTEXTS
+from digitrec.data.render.non_digits import NON_DIGITS
+from digitrec.data.render.seeds import split
 
 CHUNK = 100  # pictures rendered and read at once: big enough to batch, small enough for 1600x1200 photos
 

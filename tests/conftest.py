@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -78,16 +77,6 @@ def drawn_png(tmp_path):
         img.save(path)
         return path
     return make
-
-
-def write_idx(path, array: np.ndarray) -> None:
-    """Write ``array`` (uint8) as an IDX file, gzipped when the name ends in .gz."""
-    import gzip
-    import struct
-
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    raw = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-    path.write_bytes(gzip.compress(raw) if str(path).endswith(".gz") else raw)
 
 
 # --- a live `digitrec serve`, shared by the HTTP tests (test_serve.py) and the browser tests (e2e/) ---

@@ -24,7 +24,7 @@ from torch import nn
 
 from . import checkpoint, data
 from .checkpoint import Checkpoint
-from .data.synthetic import Condition, make_field
+from .data.render.fields import Condition, make_field
 from .errors import InputError
 from .inference.backends import DIGIT_IO, LINE_IO, METADATA_KEY, OnnxDigits, OnnxLines
 from .models import from_checkpoint

@@ -295,7 +295,7 @@ def test_read_takes_base64_json_and_a_blank_field_reads_as_no_digits(server, mni
 
 
 def test_read_keeps_an_amounts_separators_and_gives_its_value(server, mnist):
-    from digitrec.data.synthetic import Condition, make_field
+    from digitrec.data.render.fields import Condition, make_field
 
     field = make_field(*mnist, Condition("amount", (4, 4), (0.1, 0.3), patterns=("##.##",)), np.random.default_rng(3))
     png = _png(field.image)

@@ -12,10 +12,10 @@ from PIL import Image
 
 from digitrec import data
 from digitrec.apps import cli
-from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.batch.bulk import bulk, review_path
-from digitrec.forms import load_template
 from digitrec.batch.rows import columns
+from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
+from digitrec.forms import load_template
 
 DIGITS = [7, 1, 0, 7, 1]
 

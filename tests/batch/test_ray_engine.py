@@ -9,8 +9,8 @@ from conftest import draw_digit
 from PIL import Image
 
 from digitrec import data
-from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.batch.bulk import bulk, review_path
+from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.forms import load_template
 
 pytest.importorskip("ray", reason="the ray extra (bin/install --test installs it)")

@@ -4,10 +4,10 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import write_idx
 
 from digitrec import InputError, data
 from digitrec.data import mnist
+from digitrec.data.corrections import write_idx
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 

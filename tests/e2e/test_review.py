@@ -12,8 +12,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from digitrec import data
 from digitrec.apps.store import open_store
-from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.batch.bulk import bulk
+from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.forms import load_template
 
 CHROMIUM = "/usr/bin/chromium"

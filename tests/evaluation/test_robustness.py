@@ -4,7 +4,7 @@ import pytest
 
 import digitrec
 from digitrec import data
-from digitrec.data import synthetic
+from digitrec.data.render import non_digits as synthetic_nd
 from digitrec.evaluation.corruptions import CORRUPTIONS
 from digitrec.evaluation.robustness import FASHION_MNIST, not_a_digit_sets, preprocessing_examples, robustness
 
@@ -35,7 +35,7 @@ def test_preprocessing_examples_pair_each_condition_with_its_result():
 
 def test_not_a_digit_sets_hold_n_mnist_style_images_of_each_kind():
     sets = not_a_digit_sets(12)
-    kinds = [f"synthetic {kind}" for kind in synthetic.NON_DIGIT_KINDS]
+    kinds = [f"synthetic {kind}" for kind in synthetic_nd.NON_DIGIT_KINDS]
     assert list(sets) == (["fashion-mnist"] if FASHION_MNIST.exists() else []) + kinds
     assert all(s.shape == (12, 28, 28) and s.dtype == np.uint8 for s in sets.values())
     assert all(np.array_equal(a, b) for a, b in zip(sets.values(), not_a_digit_sets(12).values()))  # seeded

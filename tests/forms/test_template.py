@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from digitrec.data.form_pages import FORM_TEMPLATE, luhn_digit
+from digitrec.data.render.form_pages import FORM_TEMPLATE, luhn_digit
 from digitrec.errors import InputError
 from digitrec.forms import load_template, luhn_valid
 
@@ -66,7 +66,7 @@ def test_luhn_accepts_known_numbers_and_refuses_a_changed_digit():
 def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
     import digitrec
     from digitrec import data
-    from digitrec.data.synthetic import Condition, make_field
+    from digitrec.data.render.fields import Condition, make_field
     from digitrec.forms import read_whole
 
     x, y = data.load_mnist("test")
@@ -83,7 +83,7 @@ def test_a_number_with_a_digit_sized_mark_left_out_is_unsure():
 
 
 def test_a_template_made_from_the_blank_form_finds_its_boxes_kinds_and_marks():
-    from digitrec.data.form_pages import blank_form
+    from digitrec.data.render.form_pages import blank_form
     from digitrec.forms import make_template
 
     made = make_template(np.asarray(blank_form(150)), dpi=150)
@@ -104,8 +104,8 @@ def test_a_page_with_no_boxes_makes_no_template():
 def test_the_template_command_writes_a_template_that_reads_filled_forms(tmp_path, capsys):
     from digitrec import data
     from digitrec.apps import cli
-    from digitrec.data.form_pages import blank_form, make_form_pages
     from digitrec.batch.bulk import bulk
+    from digitrec.data.render.form_pages import blank_form, make_form_pages
 
     blank_form(150).save(tmp_path / "blank.png", dpi=(150, 150))
     assert cli.main(["template", str(tmp_path / "blank.png"), "--out", str(tmp_path / "t.json")]) == 0

@@ -5,7 +5,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec import data
-from digitrec.data.synthetic import PAPER_KINDS, on_paper
+from digitrec.data.render.paper import PAPER_KINDS, on_paper
 from digitrec.evaluation.corruptions import corrupt
 from digitrec.imaging import deskewed, ink_map, preprocess
 

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import data
-from digitrec.data.form_pages import FORM_TEMPLATE, make_form_pages
+from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.imaging.register import cut, register
 
 

@@ -10,7 +10,9 @@ import pytest
 
 import digitrec
 from digitrec import data
-from digitrec.evaluation.wild import CONTEXTS, NON_DIGITS, split
+from digitrec.data.render.contexts import CONTEXTS
+from digitrec.data.render.non_digits import NON_DIGITS
+from digitrec.data.render.seeds import split
 from digitrec.inference import recognizer
 
 SEED = 7  # not the benchmark's seed (0): other pictures of the same classes

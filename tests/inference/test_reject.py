@@ -5,7 +5,7 @@ import torch
 
 import digitrec
 from digitrec import checkpoint, data
-from digitrec.data.synthetic import non_digits
+from digitrec.data.render.non_digits import non_digits
 from digitrec.training import train
 
 
@@ -45,7 +45,7 @@ def test_few_real_digits_are_rejected(model_path, test_digits):
 
 def test_noise_and_shapes_are_rejected_more_often_than_digits(model_path, test_digits):
     r = digitrec.load(model_path)
-    fakes = non_digits(100, torch.Generator().manual_seed(5), "mixed", fonts="eval")
+    fakes = non_digits(100, 5, "mixed", fonts="eval")
     fakes = (fakes[:, 0] * 255).round().to(torch.uint8).numpy()
     rejected_fakes = np.mean([p.digit is None for p in r.predict_batch(fakes)])
     rejected_digits = np.mean([p.digit is None for p in r.predict_batch(test_digits[0][:100])])

@@ -1,16 +1,10 @@
-"""``digitrec corrections ...`` and ``digitrec finetune``: the stored corrections as a dataset, in and out.
-
-A stored digit is read as the model will see it (``Recognizer.preprocess``); a corrected number field
-gives its digits when the reader found as many digits as the correction has (each cut at its box),
-else it is left out and counted.
-"""
+"""``digitrec corrections ...`` and ``digitrec finetune``: the stored corrections in and out
+(the dataset itself is ``data.corrections``)."""
 from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
-import struct
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,82 +14,13 @@ from ..errors import InputError
 # every ``digitrec`` command builds its parser from this module: numpy, PIL and the database driver are
 # imported when a corrections command runs, not at each start
 if TYPE_CHECKING:
-    import numpy as np
-
     from .store import Store
 
-__all__ = ["add_parsers", "dataset", "export", "import_csv"]
+__all__ = ["add_parsers", "import_csv"]
 
-FORMATS = ("npz", "idx", "csv")
 # --db, here and on digitrec serve
 DB_HELP = ("sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else SQLite at $DIGITREC_DB, else "
            "~/.local/share/digitrec/corrections.db)")
-
-
-def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections."""
-    import numpy as np
-    from PIL import Image
-
-    pictures, labels, groups, skipped = [], [], [], 0
-    for row in rows:
-        if row.kind == "digit":
-            pictures.append(row.image_png)
-            labels.append(int(row.correct))
-            groups.append(row.group)
-            continue
-        wanted = [int(c) for c in row.correct if c.isdigit()]
-        reading = recognizer.read_number(row.image_png)
-        if not wanted or len(reading.digits) != len(wanted):
-            skipped += 1
-            continue
-        page = np.asarray(Image.open(io.BytesIO(row.image_png)).convert("L"))
-        for p, d in zip(reading.digits, wanted):
-            x, y, w, h = p.box
-            m = max(w, h) // 4  # some paper round the digit, as a single digit comes
-            pictures.append(page[max(0, y - m):y + h + m, max(0, x - m):x + w + m])
-            labels.append(d)
-            groups.append(row.group)
-    if not pictures:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), [], skipped
-    x28, found = recognizer.preprocess(pictures)
-    keep = np.flatnonzero(found)
-    skipped += len(pictures) - len(keep)
-    return x28[keep], np.asarray(labels, np.int64)[keep], [groups[i] for i in keep], skipped
-
-
-def _idx(path: Path, a: np.ndarray) -> None:
-    import numpy as np
-
-    path.write_bytes(struct.pack(f">HBB{a.ndim}I", 0, 0x08, a.ndim, *a.shape) + a.astype(np.uint8).tobytes())
-
-
-def export(x28: np.ndarray, labels: np.ndarray, groups: list[str], fmt: str, out: str | Path) -> list[Path]:
-    """Write the digits as ``npz`` (x uint8, y, group), ``idx`` (MNIST's two files, named as its training set,
-    in the folder ``out``) or ``csv`` (Kaggle's: label, pixel0..pixel783); return the files written."""
-    import numpy as np
-
-    out = Path(out)
-    x8 = (np.clip(x28, 0, 1) * 255).round().astype(np.uint8)
-    try:
-        if fmt == "npz":
-            np.savez_compressed(out, x=x8, y=labels, group=np.asarray(groups, dtype=str))
-            return [out if out.suffix == ".npz" else out.with_name(out.name + ".npz")]
-        if fmt == "idx":
-            out.mkdir(parents=True, exist_ok=True)
-            files = [out / "train-images-idx3-ubyte", out / "train-labels-idx1-ubyte"]
-            _idx(files[0], x8)
-            _idx(files[1], labels)
-            return files
-        if fmt == "csv":
-            with open(out, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["label", *(f"pixel{i}" for i in range(784))])
-                w.writerows([int(lab), *img.ravel().tolist()] for lab, img in zip(labels, x8))
-            return [out]
-    except OSError as e:
-        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
-    raise InputError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
 
 
 def import_csv(store: Store, path: str | Path, model_checksum: str | None = None) -> int:
@@ -149,6 +74,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from ..data.corrections import dataset, export
     from ..inference import load
 
     x28, y, groups, skipped = dataset(load(args.model, trust_unverified=args.trust_unverified), _store(args).rows())
@@ -178,6 +104,7 @@ def cmd_purge(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    from ..data.corrections import dataset
     from ..inference import load
     from ..training.finetune import finetune_checked
 
@@ -210,7 +137,7 @@ def add_parsers(sub, add_model) -> None:
     v.add_argument("--json", action="store_true", help="print them as JSON")
     v.set_defaults(func=cmd_stats)
     v = verbs.add_parser("export", help="write the corrected digits as a dataset (28x28, as the model reads them)")
-    v.add_argument("--format", choices=FORMATS, default="npz", help="npz, idx (MNIST's files) or csv (Kaggle's)")
+    v.add_argument("--format", default="npz", metavar="npz|idx|csv", help="npz, idx (MNIST's files) or csv (Kaggle's)")
     v.add_argument("--out", required=True, metavar="PATH", help="file (npz, csv) or folder (idx) to write")
     add_model(v)
     v.set_defaults(func=cmd_export)

@@ -5,18 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn import metrics as skm
 from tqdm import tqdm
 
 from ..data import read_idx
-from ..data.synthetic import (
-    EVALUATION_SEED,
-    NON_DIGIT_KINDS,
-    PAPER_KINDS,
-    non_digits,
-    on_paper,
-)
+from ..data.render.non_digits import NON_DIGIT_KINDS, non_digits
+from ..data.render.paper import PAPER_KINDS, on_paper
+from ..data.render.seeds import EVALUATION_SEED
 from ..data.transforms import to_uint8
 from ..imaging import preprocess
 from .corruptions import CORRUPTIONS, corrupt
@@ -77,15 +72,16 @@ def robustness(recognizer, x: np.ndarray, y: np.ndarray, non_digits: dict | None
 def not_a_digit_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """The non-digit sets of the robustness table, ``n`` uint8 28x28 images each, ink bright on 0 as in MNIST.
 
-    Fashion-MNIST test (when ``FASHION_MNIST`` is installed) and each of ``data.synthetic.NON_DIGIT_KINDS``, letters
+    Fashion-MNIST test (when ``FASHION_MNIST`` is installed) and each of ``data.render.non_digits.NON_DIGIT_KINDS``, letters
     drawn in other fonts than training uses, so that measuring does not replay training.
     """
     sets = {}
     if FASHION_MNIST.exists():
         sets["fashion-mnist"] = read_idx(FASHION_MNIST)[:n]
-    gen = torch.Generator().manual_seed(EVALUATION_SEED + seed)
-    for kind in NON_DIGIT_KINDS:
-        sets[f"synthetic {kind}"] = to_uint8(non_digits(n, gen, kind, fonts="eval")[:, 0])
+    # drawn as one set in order, so each kind's pictures are those of one generator run through the kinds
+    every = to_uint8(non_digits(n * len(NON_DIGIT_KINDS), EVALUATION_SEED + seed, NON_DIGIT_KINDS, "eval", shuffle=False)[:, 0])
+    for i, kind in enumerate(NON_DIGIT_KINDS):
+        sets[f"synthetic {kind}"] = every[i * n:(i + 1) * n]
     return sets
 
 

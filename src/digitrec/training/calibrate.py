@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.synthetic import CALIBRATION_SEED, OUTLIER_BANK_SEED, non_digits
+from ..data.render.non_digits import non_digits
+from ..data.render.seeds import CALIBRATION_SEED, OUTLIER_BANK_SEED
 from ..evaluation.metrics import expected_calibration_error
 from ..imaging import preprocess_batch
 from ..inference.recognizer import digit_score
@@ -24,7 +25,7 @@ def preprocessed(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def outlier_bank(n: int, seed: int) -> torch.Tensor:
     """Synthetic non-digits, preprocessed as the Recognizer would: ``[M,1,28,28]`` (blank ones dropped)."""
-    raw = non_digits(n, torch.Generator().manual_seed(OUTLIER_BANK_SEED + seed))
+    raw = non_digits(n, OUTLIER_BANK_SEED + seed)
     x28, _ = preprocessed(raw[:, 0].numpy())
     return torch.from_numpy(x28)[:, None]
 
@@ -50,7 +51,7 @@ def calibrate(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray, reje
     t = float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
     score = digit_score(logits, t)
     threshold = float(torch.quantile(score, reject_rate))
-    fakes = non_digits(min(1000, len(y)), torch.Generator().manual_seed(CALIBRATION_SEED + seed))
+    fakes = non_digits(min(1000, len(y)), CALIBRATION_SEED + seed)
     outliers, _ = preprocessed(fakes[:, 0].numpy())
     out_score = digit_score(net((torch.from_numpy(outliers)[:, None] - MNIST_MEAN) / MNIST_STD), t)
     both = torch.cat([score, out_score]).numpy()

@@ -1,9 +1,9 @@
 """Train the line model of multi-digit reading (``inference.reader``) with CTC on synthetic fields.
 
 Fields are strings of 1 to 10 MNIST *train* digits (the last 5,000 held out to measure progress)
-drawn by ``data.synthetic.make_field`` at a random size, with gaps from well apart to overlapping, a slight
+drawn by ``data.render.fields.make_field`` at a random size, with gaps from well apart to overlapping, a slight
 slope and, in some, a hyphen, a decimal point or a digit-sized letter or scribble
-(``data.synthetic.non_digits``) that is not part of the text and must be read as nothing. Each goes through the
+(``data.render.non_digits``) that is not part of the text and must be read as nothing. Each goes through the
 reader's own input path (``load_line``, ``field_strip``), so the model sees what it will be given.
 Every batch is new fields, drawn by worker processes. With ``restyled``, that share of the fields is written
 in other hands (``Condition.restyled``): half varied in stroke width, slant and aspect, half heavy and broad.
@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from .. import checkpoint, data
 from ..checkpoint import Checkpoint
-from ..data.synthetic import Condition, make_field, non_digits
+from ..data.render.fields import Condition, make_field
+from ..data.render.non_digits import non_digits
 from ..data.transforms import to_uint8
 from ..export import export
 from ..imaging import field_strip, load_line
@@ -53,7 +54,7 @@ DRAWN_HEIGHT = (18, 48)  # px: digits are drawn this tall, then scaled to the st
 
 def other_marks(n: int = 3000, seed: int = 0) -> np.ndarray:
     """``n`` uint8 28x28 images of non-digits (letters, scribbles) in random order, to put in training fields."""
-    return to_uint8(non_digits(n, torch.Generator().manual_seed(seed), OTHER_KINDS)[:, 0])
+    return to_uint8(non_digits(n, seed, OTHER_KINDS)[:, 0])
 
 
 def sample(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, others: np.ndarray | None = None,

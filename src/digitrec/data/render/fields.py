@@ -1,181 +1,22 @@
-"""Every generated data set, in one place: non-digits (letters, scribbles, shapes, noise), digits
-photographed on paper, and number fields (strings of digits on one line). Seeded: the same seed gives
-the same set, and the named seeds below keep sets that must not overlap apart.
+"""Number fields: strings of MNIST digits on one line, for training and benchmarking the reader. Each digit's ink box is
+scaled to a random height around the nominal one, shifted off a common (optionally sloping) baseline,
+with a random gap between neighbouring ink boxes; a negative gap makes neighbours touch or overlap.
+Optionally a hyphen or a decimal point sits between two digits, not part of the text, and a digit-sized
+mark that is not a digit stands among them. A pattern ("#,###.##", "##/##/##") writes separators that are
+part of the text, as amounts and dates have them. Restyled digits are thickened or thinned, slanted and
+stretched: other writers' hands. A boxed field is a row of printed boxes, a digit in each or none.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from .transforms import blur, grid, random_warp, to_uint8
+__all__ = ["Condition", "Field", "make_field", "ink_crop"]
 
-__all__ = ["non_digits", "NON_DIGIT_KINDS", "LETTERS", "on_paper", "PAPER_KINDS", "Condition", "Field",
-           "make_field", "ink_crop", "OUTLIER_BANK_SEED", "CALIBRATION_SEED", "EVALUATION_SEED"]
-
-# seed offsets of the non-digit sets (a run's own seed is added): training's outlier-exposure bank,
-# the calibration check of a trained model, and the evaluation sets of benchmarks and the report
-OUTLIER_BANK_SEED = 10_000
-CALIBRATION_SEED = 20_000
-EVALUATION_SEED = 30_000
-
-
-# --- non-digits ----------------------------------------------------------------------------------
-# What a digit reader is shown by mistake: letters, scribbles, shapes and objects, noise. Letters
-# that a hand makes look like digits (O, I, l, S, Z, B, g, q, ...) are left out: rejecting them
-# would teach the model to reject real digits.
-
-LETTERS = "ACEFHKMNPRUVWXYacefhkmnruvwxy"
-NON_DIGIT_KINDS = ("letters", "doodles", "shapes", "noise")
-
-
-
-def _letters(n: int, gen: torch.Generator, fonts: str) -> torch.Tensor:
-    from PIL import Image, ImageDraw, ImageFont
-
-    if fonts == "train":  # Pillow's own font: present everywhere, so training is reproducible
-        faces = [ImageFont.load_default(size=40)]
-    else:  # other typefaces when the system has them, so measuring does not replay training
-        paths = sorted(Path("/usr/share/fonts").rglob("*.ttf"))
-        faces = [ImageFont.truetype(str(p), 40) for p in paths if "Math" not in p.name] or \
-            [ImageFont.load_default(size=34)]
-    glyphs = []
-    for face in faces:
-        for ch in LETTERS:
-            for bold in (0, 2):
-                img = Image.new("L", (64, 64))
-                ImageDraw.Draw(img).text((32, 32), ch, fill=255, font=face, anchor="mm", stroke_width=bold,
-                                         stroke_fill=255)
-                glyphs.append(np.asarray(img.resize((28, 28), Image.Resampling.BOX), np.float32) / 255)
-    bank = torch.from_numpy(np.stack(glyphs))[:, None]
-    pick = torch.randint(0, len(bank), (n,), generator=gen)
-    return random_warp(bank[pick], gen, rotate_deg=15, scale=0.15, shear_deg=15, translate_px=2, elastic_px=1.5)
-
-
-def _doodles(n: int, gen: torch.Generator) -> torch.Tensor:
-    # scribbles: sums of four random sinusoids per axis (2-6 turns each, so few pass for a digit), Gaussian pen
-    t = torch.linspace(0, 1, 128)
-    out = []
-    for m in [min(256, n - i) for i in range(0, n, 256)]:
-        f = torch.randint(2, 7, (m, 2, 4), generator=gen).float()
-        amp = torch.rand(m, 2, 4, generator=gen) * 14 / f
-        phase = torch.rand(m, 2, 4, generator=gen) * 2 * math.pi
-        path = 14 + (amp[..., None] * torch.sin(2 * math.pi * f[..., None] * t + phase[..., None])).sum(2)
-        xs, ys = grid(m)
-        d2 = (xs.reshape(m, -1, 1) - path[:, None, 0]) ** 2 + (ys.reshape(m, -1, 1) - path[:, None, 1]) ** 2
-        pen = 0.6 + 0.8 * torch.rand(m, 1, generator=gen)
-        out.append(torch.exp(-d2.amin(2) / (2 * pen ** 2)).reshape(m, 1, 28, 28))
-    return torch.cat(out)
-
-
-def _shapes(n: int, gen: torch.Generator) -> torch.Tensor:
-    # one to three ellipses or boxes, filled or outlined, some striped: objects, clothing, logos
-    xs, ys = grid(n)
-    img = torch.zeros(n, 28, 28)
-    for k in range(3):
-        c = 8 + 12 * torch.rand(n, 2, 1, 1, generator=gen)
-        ax = 3 + 9 * torch.rand(n, 2, 1, 1, generator=gen)
-        ang = torch.rand(n, 1, 1, generator=gen) * math.pi
-        dx, dy = xs - c[:, 0], ys - c[:, 1]
-        u = (dx * torch.cos(ang) + dy * torch.sin(ang)) / ax[:, 0]
-        v = (-dx * torch.sin(ang) + dy * torch.cos(ang)) / ax[:, 1]
-        box = torch.rand(n, 1, 1, generator=gen) < 0.5
-        r = torch.where(box, torch.maximum(u.abs(), v.abs()), torch.sqrt(u ** 2 + v ** 2))
-        outline = torch.rand(n, 1, 1, generator=gen) < 0.3
-        shape = torch.where(outline, (r - 1).abs() < 0.15, r < 1).float()
-        stripes = torch.rand(n, 1, 1, generator=gen) < 0.3
-        period = 2 + 3 * torch.rand(n, 1, 1, generator=gen)
-        shape = torch.where(stripes, shape * (torch.sin(2 * math.pi * u * ax[:, 0] / period) > 0), shape)
-        present = (k == 0) | (torch.rand(n, 1, 1, generator=gen) < 0.4)
-        grey = 0.5 + 0.5 * torch.rand(n, 1, 1, generator=gen)
-        img = torch.maximum(img, shape * grey * present)
-    return img[:, None]
-
-
-def _noise(n: int, gen: torch.Generator) -> torch.Tensor:
-    # smoothed random fields, some thresholded into blobs, some left as grainy texture
-    sigma = 0.5 + 2.5 * torch.rand(n, generator=gen)
-    field = blur(torch.rand(n, 1, 28, 28, generator=gen), sigma, 9)
-    lo, hi = field.amin((1, 2, 3), keepdim=True), field.amax((1, 2, 3), keepdim=True)
-    field = (field - lo) / (hi - lo + 1e-6)
-    level = (0.4 + 0.4 * torch.rand(n, 1, 1, 1, generator=gen))
-    blobs = torch.rand(n, 1, 1, 1, generator=gen) < 0.5
-    return torch.where(blobs, (field > level).float(), field)
-
-
-def non_digits(n: int, gen: torch.Generator, kind: str | tuple = "mixed", fonts: str = "train") -> torch.Tensor:
-    """Return ``n`` synthetic images that are not digits, float ``[n,1,28,28]``, ink bright on 0.
-
-    ``kind`` is one of ``NON_DIGIT_KINDS``, a tuple of them (an equal share of each, in random order)
-    or ``"mixed"`` (all of them); ``fonts="train"`` draws letters in Pillow's built-in font, ``"eval"``
-    in the system's other fonts.
-    """
-    if kind == "mixed":
-        kind = NON_DIGIT_KINDS
-    if isinstance(kind, tuple):
-        counts = [n // len(kind) + (i < n % len(kind)) for i in range(len(kind))]
-        parts = torch.cat([non_digits(c, gen, k, fonts) for k, c in zip(kind, counts) if c])
-        return parts[torch.randperm(n, generator=gen)]
-    if kind == "letters":
-        return _letters(n, gen, fonts)
-    return {"doodles": _doodles, "shapes": _shapes, "noise": _noise}[kind](n, gen)
-
-
-PAPER_KINDS = ("shadow", "ruled", "box", "specks")
-
-
-def on_paper(images: np.ndarray, kind: str = "shadow", seed: int = 0, size: int = 112) -> np.ndarray:
-    """Return uint8 ``[N,size,size]`` photos of ``images`` (MNIST-style uint8) as dark ink on lit paper.
-
-    Every kind has uneven light (a shadow falling across the page) and sensor noise; ``"ruled"`` adds
-    lines of a ruled page, ``"box"`` the borders of a form's box running to the image edge, ``"specks"``
-    dust. The test bed for preprocessing and the before/after figures.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    n = len(images)
-    ink = F.interpolate(torch.from_numpy(np.asarray(images, np.float32) / 255)[:, None], size=(size, size),
-                        mode="bilinear", align_corners=False)[:, 0]
-    xs, ys = grid(n, size)
-    ang = torch.rand(n, 1, 1, generator=gen) * 2 * math.pi
-    ramp = (xs * torch.cos(ang) + ys * torch.sin(ang)) / size
-    ramp = (ramp - ramp.amin((1, 2), keepdim=True)) / (ramp.amax((1, 2), keepdim=True) - ramp.amin((1, 2), keepdim=True))
-    light = 0.95 - 0.45 * ramp  # a factor two between the brightest and darkest paper
-    marks = torch.zeros(n, size, size)
-    if kind == "ruled":
-        gap = size // 4
-        offset = torch.randint(0, gap, (n, 1, 1), generator=gen)
-        marks = (((ys.long() - offset) % gap) < 2).float() * 0.6
-    elif kind == "box":
-        inset = 3
-        edge = (ys.long() - inset).abs().le(1) | (ys.long() - (size - 1 - inset)).abs().le(1) | \
-            (xs.long() - inset).abs().le(1) | (xs.long() - (size - 1 - inset)).abs().le(1)
-        marks = edge.float() * 0.8
-    elif kind == "specks":
-        centres = torch.rand(n, 12, 2, generator=gen) * size
-        radius = 0.8 + 1.5 * torch.rand(n, 12, 1, 1, generator=gen)
-        d2 = (xs[:, None] - centres[..., 0, None, None]) ** 2 + (ys[:, None] - centres[..., 1, None, None]) ** 2
-        marks = (d2 < radius ** 2).float().amax(1) * 0.8
-    elif kind != "shadow":
-        raise ValueError(f"kind must be one of {PAPER_KINDS}, not {kind!r}")
-    page = light * (1 - 0.85 * torch.maximum(ink, marks)) + 0.03 * torch.randn(n, size, size, generator=gen)
-    return to_uint8(page)
-
-
-
-# --- number fields ---------------------------------------------------------------------------------
-# Strings of MNIST digits on one line, for training and benchmarking the reader. Each digit's ink box is
-# scaled to a random height around the nominal one, shifted off a common (optionally sloping) baseline,
-# with a random gap between neighbouring ink boxes; a negative gap makes neighbours touch or overlap.
-# Optionally a hyphen or a decimal point sits between two digits, not part of the text, and a digit-sized
-# mark that is not a digit stands among them. A pattern ("#,###.##", "##/##/##") writes separators that are
-# part of the text, as amounts and dates have them. Restyled digits are thickened or thinned, slanted and
-# stretched: other writers' hands. A boxed field is a row of printed boxes, a digit in each or none.
 
 SCALE_JITTER = 0.15     # each digit's height varies this much either way
 BASELINE_JITTER = 0.08  # each digit's bottom moves this share of the height up or down

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic import Condition, ink_crop, make_field
+from .fields import Condition, ink_crop, make_field
 
 __all__ = ["FORM_TEMPLATE", "FormPage", "make_form_pages", "blank_form", "luhn_digit"]
 

@@ -2,7 +2,7 @@ import numpy as np
 from scipy import ndimage
 
 from digitrec import data
-from digitrec.data.synthetic import Condition, make_field
+from digitrec.data.render.fields import Condition, make_field
 
 SPACED = Condition("spaced", (5, 5), (0.1, 0.3))
 TOUCHING = Condition("touching", (5, 5), (-0.12, -0.05))
