@@ -3,7 +3,7 @@
     python benchmarks/scaling.py                      # fast preset, 2 epochs on all 60,000 images, 1 and 2 processes
     python benchmarks/scaling.py --nprocs 1,2,4 --device cuda --preset default --epochs 1
 
-Every configuration runs the command users run, ``torchrun --standalone --nproc_per_node=N -m digitrec.train``
+Every configuration runs the command users run, ``torchrun --standalone --nproc_per_node=N -m digitrec.training``
 (N=1 is the same command: no process group, no DDP), each process with cores/N threads so that every
 configuration uses the same cores. images/s = images trained / seconds in the training loop, read from
 the checkpoint's history (test-set scoring excluded); wall s includes start-up. The global batch is the
@@ -72,7 +72,7 @@ def main() -> None:
         for _ in range(a.runs):
             with tempfile.TemporaryDirectory() as out:
                 cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-                       "-m", "digitrec.train", "--preset", a.preset, "--epochs", str(a.epochs), "--out", out,
+                       "-m", "digitrec.training", "--preset", a.preset, "--epochs", str(a.epochs), "--out", out,
                        "--device", "cuda" if cuda else "cpu", "--checkpoint-every", "0"]
                 if a.train_subset:
                     cmd += ["--train-subset", str(a.train_subset)]

@@ -24,9 +24,9 @@ def test_robustness_table_has_each_corruption_and_non_digit_set(recognizer):
     assert t["not_a_digit"]["noise"]["n"] == 2 and 0 <= t["not_a_digit"]["noise"]["auroc"] <= 1
 
 
-def test_preprocessing_examples_pair_each_condition_with_its_result():
+def test_preprocessing_examples_pair_each_condition_with_its_result(recognizer):
     x, _ = data.load_mnist("test")
-    pairs = preprocessing_examples(x[:1])
+    pairs = preprocessing_examples(recognizer, x[:1])
     names = [p["condition"] for p in pairs]
     assert names[0] == "clean" and set(CORRUPTIONS) <= set(names)
     assert all(p["after"] is None or p["after"].shape == (28, 28) for p in pairs)

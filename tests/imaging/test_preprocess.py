@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 from conftest import draw_digit
+from ink_stage import ink_stage
 from PIL import Image
 from scipy import ndimage
 
 from digitrec import InputError
-from digitrec.imaging import load_image, preprocess
+from digitrec.imaging import load_image
 
 
 def _centre_of_mass(a):
@@ -13,32 +14,32 @@ def _centre_of_mass(a):
 
 
 def test_output_is_28x28_float_in_unit_range(drawn_png):
-    out = preprocess(drawn_png(7))
+    out = ink_stage(drawn_png(7))
     assert out.shape == (28, 28) and out.dtype == np.float32
     assert out.min() >= 0 and out.max() == pytest.approx(1.0)
 
 
 def test_inverts_dark_ink_on_light_paper():
-    out = preprocess(draw_digit(1))
+    out = ink_stage(draw_digit(1))
     assert out[0, 0] == 0 and out.max() == pytest.approx(1.0)
 
 
 def test_both_polarities_give_the_same_image():
-    dark = preprocess(draw_digit(7))
-    light = preprocess(draw_digit(7, ink=255, paper=0))
+    dark = ink_stage(draw_digit(7))
+    light = ink_stage(draw_digit(7, ink=255, paper=0))
     assert np.abs(dark - light).max() < 1e-5
 
 
 def test_transparent_canvas_uses_alpha_as_ink(drawn_png):
-    rgba = preprocess(drawn_png(7, "rgba"))
-    dark = preprocess(drawn_png(7, "dark"))
+    rgba = ink_stage(drawn_png(7, "rgba"))
+    dark = ink_stage(drawn_png(7, "dark"))
     assert np.abs(rgba - dark).max() < 1e-5
 
 
 def test_fits_the_digit_into_20_pixels_centred_by_mass():
     img = Image.new("L", (500, 300), 255)
     img.paste(draw_digit(0, size=120), (360, 20))  # small and off-centre
-    out = preprocess(img)
+    out = ink_stage(img)
     rows, cols = np.nonzero(out > 0.1)
     assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 in (19, 20, 21)
     assert np.allclose(_centre_of_mass(out), 14, atol=0.5)
@@ -46,36 +47,36 @@ def test_fits_the_digit_into_20_pixels_centred_by_mass():
 
 def test_mnist_digits_keep_their_shape(mnist_test_small):
     x = mnist_test_small[0][:50]
-    out = np.stack([preprocess(a) for a in x])
+    out = np.stack([ink_stage(a) for a in x])
     corr = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(out, x / 255.0)]
     assert np.median(corr) > 0.9
 
 
 def test_blank_and_near_blank_images_have_no_digit():
-    assert preprocess(np.zeros((28, 28), np.uint8)) is None
-    assert preprocess(np.full((200, 200, 3), 255, np.uint8)) is None
+    assert ink_stage(np.zeros((28, 28), np.uint8)) is None
+    assert ink_stage(np.full((200, 200, 3), 255, np.uint8)) is None
     speck = np.full((100, 100), 250, np.uint8)
     speck[50, 50] = 0
-    assert preprocess(speck) is None
+    assert ink_stage(speck) is None
 
 
 @pytest.mark.parametrize("dtype,scale", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0), (np.float64, 255.0)])
 def test_accepts_any_numeric_dtype(dtype, scale):
     base = np.asarray(draw_digit(1), np.float64) / 255
-    out = preprocess((base * scale).astype(dtype))
-    assert out is not None and np.abs(out - preprocess(draw_digit(1))).max() < 0.02
+    out = ink_stage((base * scale).astype(dtype))
+    assert out is not None and np.abs(out - ink_stage(draw_digit(1))).max() < 0.02
 
 
 def test_accepts_rgb_and_single_channel_arrays():
     grey = np.asarray(draw_digit(7))
     rgb = np.stack([grey] * 3, axis=-1)
-    assert np.abs(preprocess(rgb) - preprocess(grey[:, :, None])).max() < 1e-5
+    assert np.abs(ink_stage(rgb) - ink_stage(grey[:, :, None])).max() < 1e-5
 
 
 def test_reads_a_16_bit_png(tmp_path):
     arr = (np.asarray(draw_digit(1), np.uint16) * 257)
     Image.fromarray(arr).save(tmp_path / "deep.png")
-    assert preprocess(tmp_path / "deep.png") is not None
+    assert ink_stage(tmp_path / "deep.png") is not None
 
 
 @pytest.mark.parametrize("bad", [np.zeros((3, 4, 5)), np.zeros((10,)), np.zeros((0, 5))])
@@ -125,7 +126,7 @@ def test_batch_path_gives_what_single_images_give(mnist_test_small):
     batch = np.concatenate([x, 255 - x[:10], corrupt(x[:10], "brightness", 0), corrupt(x[:10], "impulse_noise", 0),
                             np.zeros((1, 28, 28), np.uint8)])
     x28, found = preprocess_batch(batch)
-    single = [preprocess(a) for a in batch]
+    single = [ink_stage(a) for a in batch]
     assert found.tolist() == [s is not None for s in single] and found[:40].all() and not found[-1]
     assert max(np.abs(a - (s if s is not None else 0)).max() for a, s in zip(x28, single)) < 1e-5
 
@@ -138,7 +139,7 @@ def test_batch_of_mixed_sizes_and_sources_matches_single_images(drawn_png):
     x28, found = preprocess_batch(images)
     assert found.tolist() == [True, True, True, False, True]
     for img, a in zip(images, x28):
-        single = preprocess(img)
+        single = ink_stage(img)
         assert np.abs(a - (single if single is not None else 0)).max() < 1e-5
 
 
@@ -168,7 +169,7 @@ def test_big_digital_canvases_are_cleaned_small_and_read_as_at_full_size(mnist_t
     for a in mnist_test_small[0][:20]:
         canvas = np.asarray(Image.fromarray(255 - a).resize((280, 280), Image.Resampling.BILINEAR))
         assert max(load_image(canvas, one_digit=True).shape) < 140
-        fast, full = preprocess(canvas), to_mnist(ink_map(canvas / 255.0))
+        fast, full = ink_stage(canvas), to_mnist(ink_map(canvas / 255.0))
         assert np.abs(fast.sum() - full.sum()) < 0.25 * full.sum()
         shifts = [np.abs(np.roll(fast, (dy, dx), (0, 1)) - full).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
         assert min(shifts) < 0.04

@@ -87,6 +87,6 @@ def test_cli_nproc_2_launches_two_ddp_processes(tmp_path):
                         "--train-subset", "1024", "--test-subset", "200", "--epochs", "1", "--device", "cpu",
                         "--out", str(out)], env=_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "torchrun --standalone --nproc_per_node=2 -m digitrec.train" in r.stderr
+    assert "torchrun --standalone --nproc_per_node=2 -m digitrec.training" in r.stderr
     assert f"checkpoint {out}/model.pt" in r.stdout
     assert checkpoint.load(out / "model.pt").world_size == 2

@@ -23,7 +23,7 @@ FLAGS = ["--preset", "fast", "--device", "cpu", "--checkpoint-every", "5",
 
 
 def _train_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "digitrec.train", *FLAGS, "--out", str(out), *extra]
+    return [sys.executable, "-m", "digitrec.training", *FLAGS, "--out", str(out), *extra]
 
 
 def _env() -> dict:

@@ -13,7 +13,6 @@ from ..data.render.non_digits import NON_DIGIT_KINDS, non_digits
 from ..data.render.paper import PAPER_KINDS, on_paper
 from ..data.render.seeds import EVALUATION_SEED
 from ..data.transforms import to_uint8
-from ..imaging import preprocess
 from .corruptions import CORRUPTIONS, corrupt
 
 __all__ = ["robustness", "not_a_digit_sets", "preprocessing_examples", "FASHION_MNIST"]
@@ -85,12 +84,15 @@ def not_a_digit_sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return sets
 
 
-def preprocessing_examples(images: np.ndarray, seed: int = 0) -> list[dict]:
-    """Before/after pairs for the report: each corruption of ``images`` and what preprocessing makes of it.
+def preprocessing_examples(recognizer, images: np.ndarray, seed: int = 0) -> list[dict]:
+    """Before/after pairs for the report: each corruption of ``images`` and what ``recognizer`` reads of it
+    (the reading ``predict`` takes).
 
     Returns dicts ``{"condition", "before" (uint8 HxW), "after" (float 28x28 in [0, 1], or None: blank)}``.
     """
     conditions = {"clean": np.asarray(images, np.uint8),
                   **{name: corrupt(images, name, seed) for name in CORRUPTIONS},
                   **{f"photo: {kind}": on_paper(images, kind, seed) for kind in PAPER_KINDS}}
-    return [{"condition": name, "before": b, "after": preprocess(b)} for name, batch in conditions.items() for b in batch]
+    pairs = [(name, b) for name, batch in conditions.items() for b in batch]
+    x28, found = recognizer.preprocess([b for _, b in pairs])
+    return [{"condition": name, "before": b, "after": x if f else None} for (name, b), x, f in zip(pairs, x28, found)]

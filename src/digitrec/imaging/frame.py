@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["to_mnist", "to_mnist_batch", "deskewed", "field_strip", "Strip", "BLANK_CONTRAST", "INK_FRACTION",
+__all__ = ["to_mnist", "to_mnist_batch", "field_strip", "Strip", "BLANK_CONTRAST", "INK_FRACTION",
            "STRIP_HEIGHT", "STRIP_DIGIT", "FRAME"]
 
 BLANK_CONTRAST = 0.12           # ink must stand this far (0-1) above the paper to count as a mark
@@ -119,25 +119,6 @@ def _shift_matrix(offset: np.ndarray) -> np.ndarray:
     """``[N,28,20]`` one-hot matrices that move row ``i`` of a 20-pixel box to row ``i + offset`` of 28."""
     return (np.arange(28)[None, :, None] == np.arange(_BOX)[None, None, :] + offset[:, None, None]).astype(np.float32)
 
-
-
-def deskewed(x28: np.ndarray) -> np.ndarray:
-    """Return the image sheared horizontally so that its ink leans neither way, about its centre of mass.
-
-    The slant is the ratio of the second moments mu11 / mu02 of the ink, the classic MNIST deskew.
-    """
-    total = float(x28.sum())
-    if total <= 0:
-        return x28
-    rows, cols = np.mgrid[:x28.shape[0], :x28.shape[1]]
-    cy, cx = (rows * x28).sum() / total, (cols * x28).sum() / total
-    mu02 = ((rows - cy) ** 2 * x28).sum() / total
-    if mu02 < 1e-6:
-        return x28
-    slant = ((rows - cy) * (cols - cx) * x28).sum() / total / mu02
-    # affine_transform reads input (r, c + slant * (r - cy)) for output (r, c)
-    out = ndimage.affine_transform(x28, [[1, 0], [slant, 1]], offset=[0, -slant * cy], order=1)
-    return np.clip(out, 0, 1).astype(np.float32)
 
 
 @dataclass

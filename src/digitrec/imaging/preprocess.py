@@ -10,12 +10,12 @@ from PIL import Image
 from .. import deadline
 from ..errors import InputError
 from .decode import box_average, max_pixels, read_picture
-from .frame import deskewed, to_mnist, to_mnist_batch
+from .frame import to_mnist_batch
 from .ink import ink_map, ink_maps
 from .light import light_maps, margin, two_tone_maps, with_margin
 from .shapes import box_inside, outlines_filled
 
-__all__ = ["load_image", "load_line", "preprocess", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
+__all__ = ["load_image", "load_line", "preprocess_batch", "read_pictures", "light_x28", "heavy_x28",
            "PREPROCESS_VERSION", "COMPATIBLE_VERSIONS", "HEAVY"]
 
 # what a model sees; a checkpoint records the version it was trained and calibrated with.
@@ -162,13 +162,3 @@ def _by_shape(arrays: list, which) -> list[list[int]]:
         step = max(1, 2_000_000 // int(np.prod(shape)))
         out += [idx[j:j + step] for j in range(0, len(idx), step)]
     return out
-
-
-def preprocess(src, deskew: bool = False, limit: int | None = None) -> np.ndarray | None:
-    """Return ``src`` as a 28x28 float32 MNIST-style array in [0, 1], or ``None`` if it is blank.
-
-    ``deskew`` straightens slanted writing (see ``deskewed``); the bundled model is trained without it.
-    """
-    x28 = to_mnist(load_image(src, one_digit=True, limit=limit))
-    return deskewed(x28) if deskew and x28 is not None else x28
-

@@ -47,9 +47,8 @@ UNSURE_CONFIDENCE = 0.95
 # misreads caught, and under 0.98 for the light reading outlined digits read right were flagged more
 DOUBTED_CONFIDENCE = 0.97
 OVERRULED_CONFIDENCE = 0.98
-# a digit found in a large picture (``imaging.locate``) and read alone wins over the whole picture's reading
-# by this margin of digit score, and from this score up: a mark the model does not take for a digit tells nothing
-LOCATE_MARGIN = 0.0
+# a digit found in a large picture (``imaging.locate``) and read alone wins where it scores higher than the whole
+# picture's reading, and from this score up: a mark the model does not take for a digit tells nothing
 LOCATE_LEAST = UNSURE_SCORE
 # a sure reading under this digit score is read again by a second network, smaller and trained apart (the
 # bundled ``weights/second.pt``, preset ``second``); where that one gives the digit a probability under
@@ -172,7 +171,7 @@ class Recognizer:
         cs = np.where(cf, cs, -np.inf)
         for j in np.argsort(cs, kind="stable").tolist():  # each picture's best crop last
             i = owners[j]
-            if cs[j] >= LOCATE_LEAST and cs[j] > plain[i] + LOCATE_MARGIN:
+            if cs[j] >= LOCATE_LEAST and cs[j] > plain[i]:
                 x28[i], found[i], probs[i], best[i] = cx[j], True, cp[j], cs[j]
 
     def predict_preprocessed(self, x28: list) -> list[Prediction]:

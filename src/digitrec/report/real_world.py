@@ -27,7 +27,7 @@ BEFORE_AFTER = 3        # test digits in the preprocessing before/after figure
 def _before_after(ctx: Context) -> tuple[Figure, dict]:
     """The preprocessing before/after grid (a column per condition) and how often it found no digit."""
     k = min(BEFORE_AFTER, len(ctx.x_test))
-    pairs = robustness.preprocessing_examples(ctx.x_test[:k])
+    pairs = robustness.preprocessing_examples(ctx.models[0].recognizer, ctx.x_test[:k])
     conditions = list(dict.fromkeys(p["condition"] for p in pairs))
     # a before row and an after row per digit, a thin empty row between digits
     ratios = [1, 1, 0.25] * k

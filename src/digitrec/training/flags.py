@@ -1,4 +1,4 @@
-"""The training flags, shared by ``digitrec train`` and ``python -m digitrec.train`` (which torchrun runs on
+"""The training flags, shared by ``digitrec train`` and ``python -m digitrec.training`` (which torchrun runs on
 every rank). Apart from the launcher so that building the CLI's parser does not import PyTorch (~3 s)."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _at_least(lo: int):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The training flags, shared by ``digitrec train`` and ``python -m digitrec.train`` (which torchrun runs)."""
+    """The training flags, shared by ``digitrec train`` and ``python -m digitrec.training`` (which torchrun runs)."""
     p.add_argument("--model", choices=["cnn", "logreg"], default="cnn", help="architecture (default: cnn)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="hyperparameter preset (default: default)")
     p.add_argument("--out", help="output directory (default: runs/MODEL-PRESET)")

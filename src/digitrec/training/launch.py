@@ -1,8 +1,8 @@
-"""The training command: its flags (shared by ``digitrec train`` and ``python -m digitrec.train``, which
+"""The training command: its flags (shared by ``digitrec train`` and ``python -m digitrec.training``, which
 torchrun runs on every rank), and the launcher of several local processes through torchrun.
 
-    python -m digitrec.train [--preset default] [--out DIR] [--resume] ...
-    torchrun --standalone --nproc_per_node=N -m digitrec.train ...      (or: digitrec train --nproc N)
+    python -m digitrec.training [--preset default] [--out DIR] [--resume] ...
+    torchrun --standalone --nproc_per_node=N -m digitrec.training ...      (or: digitrec train --nproc N)
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _flags(args: argparse.Namespace) -> list[str]:
 
 
 def launch(args: argparse.Namespace, nproc: int) -> int:
-    """Run ``python -m digitrec.train`` with these flags on ``nproc`` local processes through torchrun; return its exit status."""
+    """Run ``python -m digitrec.training`` with these flags on ``nproc`` local processes through torchrun; return its exit status."""
     from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args
@@ -62,7 +62,7 @@ def launch(args: argparse.Namespace, nproc: int) -> int:
         checkpoint.load(ckpt_path)
     # torchrun would pin every worker to one thread; share the cores out instead
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // nproc)))
-    argv = ["--standalone", f"--nproc_per_node={nproc}", "-m", "digitrec.train", *_flags(args)]
+    argv = ["--standalone", f"--nproc_per_node={nproc}", "-m", "digitrec.training", *_flags(args)]
     print("torchrun " + " ".join(argv), file=sys.stderr)
     try:
         torchrun(parse_args(argv))
@@ -78,17 +78,17 @@ def launch(args: argparse.Namespace, nproc: int) -> int:
 def main(argv: list[str] | None = None) -> None:
     if not sys.warnoptions:  # libraries' warnings are not the user's business
         warnings.simplefilter("ignore")
-    p = argparse.ArgumentParser(prog="python -m digitrec.train", description="Train a digitrec model on MNIST; "
+    p = argparse.ArgumentParser(prog="python -m digitrec.training", description="Train a digitrec model on MNIST; "
                                 "under torchrun, on every rank with DistributedDataParallel.")
     add_arguments(p)
     rank = f" (rank {os.environ['RANK']})" if "RANK" in os.environ else ""
     try:
         ckpt = run(p.parse_args(argv))
     except InputError as e:
-        print(f"digitrec.train: error{rank}: {e}", file=sys.stderr)
+        print(f"digitrec.training: error{rank}: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:  # Ctrl-C reaches every worker; the last checkpoint is intact
-        print(f"digitrec.train: interrupted{rank}", file=sys.stderr)
+        print(f"digitrec.training: interrupted{rank}", file=sys.stderr)
         raise SystemExit(130) from None
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(ckpt.history[-1]))
