@@ -148,3 +148,17 @@ def test_a_page_without_a_template_can_be_read_as_a_number(tmp_path):
     Image.fromarray(np.hstack([np.asarray(draw_digit(d)) for d in (1, 7, 0)])).save(tmp_path / "n.png")
     bulk([tmp_path / "n.png"], tmp_path / "r.csv", kind="number", workers=1, progress=False)
     assert _rows(tmp_path / "r.csv")[0]["value"] == "170"
+
+
+def test_a_file_name_or_error_a_spreadsheet_would_run_is_written_as_text_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    draw_digit(7).save("=cmd|' -C calc'!A0.png")
+    (tmp_path / "@SUM(A1).png").write_bytes(b"these are notes, not a picture")
+    names = ["=cmd|' -C calc'!A0.png", "@SUM(A1).png"]
+    bulk(names, "out.csv", workers=1, progress=False)
+    rows = _rows("out.csv")
+    assert [r["file"] for r in rows] == ["'=cmd|' -C calc'!A0.png", "'@SUM(A1).png"]
+    assert rows[1]["error"].startswith("'@SUM(A1).png: ")
+    assert rows[0]["value"] == "7"
+    again = bulk(names, "out.csv", workers=1, progress=False)
+    assert (again.pages, again.skipped) == (0, 2)

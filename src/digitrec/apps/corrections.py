@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data.csvcell import text_cell
 from ..errors import InputError
 
 # every ``digitrec`` command builds its parser from this module: numpy, PIL and the database driver are
@@ -90,7 +91,8 @@ def export(x28: np.ndarray, labels: np.ndarray, groups: list[str], fmt: str, out
         if fmt == "csv":
             with open(out, "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(["label", *(f"pixel{i}" for i in range(784))])
+                w.writerow([text_cell(c) for c in ("label", *(f"pixel{i}" for i in range(784)))])
+                # the rows are ints only (a label, pixels): no cell of theirs is text a spreadsheet could run
                 w.writerows([int(lab), *img.ravel().tolist()] for lab, img in zip(labels, x8))
             return [out]
     except OSError as e:

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from ..data.csvcell import restore_row, text_row
 from ..errors import InputError
 from .limits import ApiError, ErrorOut, log
 from .store import MAX_VALUE, Store, StoreError
@@ -113,7 +114,7 @@ class ReviewQueue:
         with open(self.results, newline="", encoding="utf-8") as f:
             if is_csv:
                 reader = csv.DictReader(f)
-                cols, rows = reader.fieldnames, list(reader)
+                cols, rows = reader.fieldnames, [restore_row(r) for r in reader]
             else:
                 rows = [json.loads(line) for line in f if line.strip()]
         name = item["field"]
@@ -126,7 +127,7 @@ class ReviewQueue:
             if is_csv:
                 writer = csv.DictWriter(f, cols)
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(map(text_row, rows))
             else:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(tmp, self.results)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data.csvcell import restore_row, text_row
 from ..data.readers import Page, read_pages
 from ..errors import InputError
 from .forms import WHOLE_PAGE_KINDS, Template
@@ -80,7 +81,7 @@ class _Output:
                 if reader.fieldnames != self.cols:
                     raise InputError(f"{self.path} has other columns (another template?): name another --out "
                                      "to start afresh")
-                rows = list(reader)
+                rows = [restore_row(r) for r in reader]  # the file names as read, not as written
             else:
                 try:
                     rows = [json.loads(line) for line in f if line.strip()]
@@ -90,7 +91,7 @@ class _Output:
 
     def write(self, row: dict) -> None:
         if self.csv:
-            self.writer.writerow(row)
+            self.writer.writerow(text_row(row))
         else:
             self.file.write(json.dumps({c: row.get(c) for c in self.cols}) + "\n")
         self.file.flush()  # a run stopped at any point leaves whole rows to resume from

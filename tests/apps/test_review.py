@@ -1,0 +1,36 @@
+"""The review queue's write-back into a bulk run's results file."""
+from __future__ import annotations
+
+import csv
+import json
+
+from digitrec.apps.review import ReviewQueue
+from digitrec.inference.bulk import review_path
+from digitrec.inference.rows import columns
+
+FORMULA = "=cmd|' -C calc'!A0.png"
+
+
+def _results(tmp_path, file: str = FORMULA):
+    """A results CSV of one unsure page named ``file``, written as bulk writes it, and its review file."""
+    out = tmp_path / "results.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, columns(None))
+        w.writeheader()
+        w.writerow({"file": "'" + file if file.startswith("=") else file, "page": 1, "value": "1",
+                    "value_confidence": 0.4, "value_unsure": True, "error": ""})
+    review_path(out).write_text(json.dumps({"file": file, "page": 1, "field": "value", "value": "1",
+                                            "alternatives": ["7"], "problem": None, "picture": None}) + "\n")
+    return out
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_an_answer_is_written_back_and_a_file_name_stays_text_a_spreadsheet_cannot_run(tmp_path):
+    out = _results(tmp_path)
+    ReviewQueue(out).answer(0, "7")
+    [row] = _rows(out)
+    assert (row["file"], row["value"], row["value_unsure"]) == ("'" + FORMULA, "7", "False")
