@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from digitrec.apps.review import ReviewQueue
 from digitrec.inference.bulk import review_path
 from digitrec.inference.rows import columns
@@ -34,3 +36,15 @@ def test_an_answer_is_written_back_and_a_file_name_stays_text_a_spreadsheet_cann
     ReviewQueue(out).answer(0, "7")
     [row] = _rows(out)
     assert (row["file"], row["value"], row["value_unsure"]) == ("'" + FORMULA, "7", "False")
+
+
+def test_an_answer_of_other_than_ascii_digits_is_a_400_and_nothing_is_written(tmp_path):
+    from digitrec.apps.limits import ApiError
+
+    out = _results(tmp_path, "a.png")
+    before = out.read_text()
+    for value in ("\u00b2", "\u0664"):
+        with pytest.raises(ApiError) as e:
+            ReviewQueue(out).answer(0, value)
+        assert e.value.status == 400 and "0-9" in str(e.value)
+    assert out.read_text() == before

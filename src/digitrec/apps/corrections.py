@@ -34,18 +34,24 @@ DB_HELP = ("sqlite:///PATH or postgresql://... (default: $DIGITREC_DB_URL, else 
 
 
 def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections."""
+    """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections; a row that is
+    no valid correction (``store.correction_problem``) is left out and counted."""
     import numpy as np
     from PIL import Image
 
+    from .store import correction_problem
+
     pictures, labels, groups, skipped = [], [], [], 0
     for row in rows:
+        if correction_problem(row.kind, row.correct):  # stored by an older digitrec: one bad row, not a crash
+            skipped += 1
+            continue
         if row.kind == "digit":
             pictures.append(row.image_png)
             labels.append(int(row.correct))
             groups.append(row.group)
             continue
-        wanted = [int(c) for c in row.correct if c.isdigit()]
+        wanted = [int(c) for c in row.correct if "0" <= c <= "9"]
         reading = recognizer.read_number(row.image_png)
         if not wanted or len(reading.digits) != len(wanted):
             skipped += 1
@@ -136,6 +142,11 @@ def _store(args) -> Store:
     return open_store(args.db)
 
 
+def _shown(text: str) -> str:
+    """``text`` with its control characters escaped: a stored value must not drive the user's terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def cmd_stats(args) -> int:
     store = _store(args)
     s = store.stats()
@@ -146,7 +157,8 @@ def cmd_stats(args) -> int:
     print(f"  digits {s['per_kind']['digit']}, number fields {s['per_kind']['number']}")
     print("  per digit: " + ", ".join(f"{d}: {n}" for d, n in s["per_digit"].items()))
     for c in s["confusions"]:
-        print(f"  read {c['read'] if c['read'] is not None else 'nothing'} -> was {c['correct']}: {c['count']}")
+        read = _shown(c["read"]) if c["read"] is not None else "nothing"
+        print(f"  read {read} -> was {_shown(c['correct'])}: {c['count']}")
     return 0
 
 

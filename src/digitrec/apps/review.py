@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ..data.csvcell import restore_row, text_row
 from ..errors import InputError
 from .limits import ApiError, ErrorOut, log
-from .store import MAX_VALUE, Store, StoreError
+from .store import MAX_VALUE, Store, StoreError, correction_problem
 
 __all__ = ["ReviewQueue", "review_router", "REVIEW_PAGE"]
 
@@ -88,8 +88,8 @@ class ReviewQueue:
     def answer(self, ident: int, value: str) -> dict:
         """Record ``value`` for item ``ident``: in the results file, the review file and the store."""
         value = value.strip()
-        if value and not all(c.isdigit() or c in ".,-/" for c in value):
-            raise ApiError(400, f"value: digits (and . , - /) only, not {value!r}")
+        if value and correction_problem("number", value):
+            raise ApiError(400, f"value: digits 0-9 (and . , - /) only, not {value!r}")
         if not 0 <= ident < len(self.items):
             raise ApiError(404, f"no review item {ident}")
         item = self.items[ident]

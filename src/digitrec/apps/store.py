@@ -24,7 +24,8 @@ from ..errors import InputError
 from ..imaging.decode import read_picture
 from ..imaging.ink import dark_ink
 
-__all__ = ["Store", "StoreError", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION", "KINDS"]
+__all__ = ["Store", "StoreError", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION", "KINDS",
+           "SEPARATORS", "correction_problem"]
 
 SCHEMA_VERSION = 1
 KINDS = ("digit", "number")
@@ -90,6 +91,29 @@ def _shown(url: str) -> str:
     return (head.rsplit(":", 1)[0] + ":***@" + tail) if sep and head.count(":") > 1 else url
 
 
+SEPARATORS = ".,-/"  # what a number's correction may hold besides digits
+
+
+def correction_problem(kind: str, correct: str) -> str | None:
+    """Why ``correct`` is no correction of ``kind``, or None. ASCII digits only: ``str.isdigit`` takes '²' and
+    '٤', which no model reads as a digit and which ``int`` and the datasets built from the store refuse."""
+    if kind not in KINDS:
+        return f"kind must be one of {', '.join(KINDS)}, not {kind!r}"
+    if kind == "digit" and not (len(correct) == 1 and "0" <= correct <= "9"):
+        return f"a digit's correction must be one of 0-9, not {correct!r}"
+    if kind == "number" and not correct:
+        return "a number's correction must not be empty"
+    if kind == "number" and not all("0" <= c <= "9" or c in SEPARATORS for c in correct):
+        return f"a number's correction holds the digits 0-9 and {' '.join(SEPARATORS)} only, not {correct!r}"
+    return None
+
+
+def _printable(name: str, text: str | None) -> None:
+    # control characters would be printed raw by ``corrections stats``: terminal escapes in the user's shell
+    if text and not text.isprintable():
+        raise InputError(f"{name}: control characters are not allowed ({text!r})")
+
+
 def picture_png(image, limit: int | None = None) -> bytes:
     """``image`` (path, bytes, PIL image or array) as the grey PNG a correction keeps: dark ink on light paper,
     at most about a megapixel; ``InputError`` if it is not a picture (or over ``limit`` pixels)."""
@@ -152,12 +176,11 @@ class Store:
             model_checksum: str | None = None, writer: str | None = None, limit: int | None = None) -> int:
         """Store one correction (``image`` as ``picture_png`` takes it); return its id."""
         correct, read = str(correct).strip(), str(read or "").strip()
-        if kind not in KINDS:
-            raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        if kind == "digit" and not (len(correct) == 1 and correct.isdigit()):
-            raise InputError(f"a digit's correction must be one of 0-9, not {correct!r}")
-        if kind == "number" and not correct:
-            raise InputError("a number's correction must not be empty")
+        problem = correction_problem(kind, correct)
+        if problem:
+            raise InputError(problem)
+        _printable("read", read)
+        _printable("writer", writer)
         if len(correct) > MAX_VALUE or len(read) > MAX_VALUE:
             raise InputError(f"a reading or correction is at most {MAX_VALUE} characters")
         row = {"created_at": _utc(datetime.now(timezone.utc)), "kind": kind, "image_png": picture_png(image, limit), "read": read,

@@ -29,7 +29,7 @@ def max_pixels() -> int:
     raw = os.environ.get("DIGITREC_MAX_PIXELS")
     if raw is None:
         return MAX_PIXELS
-    if not raw.isdigit() or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:  # isdigit alone takes '²', which int refuses
         raise InputError(f"DIGITREC_MAX_PIXELS={raw!r} is not a positive whole number")
     return int(raw)
 
