@@ -162,3 +162,10 @@ def test_a_file_name_or_error_a_spreadsheet_would_run_is_written_as_text_and_res
     assert rows[0]["value"] == "7"
     again = bulk(names, "out.csv", workers=1, progress=False)
     assert (again.pages, again.skipped) == (0, 2)
+
+
+def test_an_eps_page_is_an_error_row_naming_its_format(tmp_path):
+    (tmp_path / "scan.tif").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n")
+    bulk([tmp_path / "scan.tif"], tmp_path / "out.csv", workers=1, progress=False)
+    [row] = _rows(tmp_path / "out.csv")
+    assert "EPS images are not read" in row["error"]

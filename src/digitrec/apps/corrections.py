@@ -56,7 +56,7 @@ def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         if not wanted or len(reading.digits) != len(wanted):
             skipped += 1
             continue
-        page = np.asarray(Image.open(io.BytesIO(row.image_png)).convert("L"))
+        page = np.asarray(Image.open(io.BytesIO(row.image_png), formats=["PNG"]).convert("L"))  # as the store keeps it
         for p, d in zip(reading.digits, wanted):
             x, y, w, h = p.box
             m = max(w, h) // 4  # some paper round the digit, as a single digit comes

@@ -50,9 +50,9 @@ def cmd_template(args) -> int:
 
 def _file_dpi(path: str) -> float | None:
     """The resolution an image file says it was scanned at, if it says."""
-    from PIL import Image
+    from ..imaging.decode import open_image
 
-    with Image.open(path) as img:
+    with open_image(path, path) as img:
         dpi = img.info.get("dpi")
     return float(dpi[0]) if dpi and dpi[0] > 1 else None
 

@@ -81,4 +81,5 @@ async def json_error(request: Request, e: Exception) -> JSONResponse:
 
 class ErrorOut(BaseModel):
     """Every error the server answers: a 4xx or 5xx status and this body."""
-    error: str = Field(description="what is wrong, in words", examples=["image bytes: not an image file PIL can read"])
+    error: str = Field(description="what is wrong, in words",
+                       examples=["image bytes: not an image file; send PNG, JPEG, GIF, TIFF, BMP, WebP or PPM"])

@@ -224,12 +224,12 @@ def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator
 
 def _image_pages(name: str, src: Path | bytes, limit: int) -> Iterator[Page]:
     """An image file's frames (one, or a multi-page TIFF's several) as grey pages."""
-    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+    from PIL import Image, ImageOps, ImageSequence
+
+    from ..imaging.decode import open_image  # the formats the project reads, and no other
 
     try:
-        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not an image file PIL can read") from None
+        img = open_image(src, name)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: too large, over the {limit:,}-pixel limit") from None
     with img:
