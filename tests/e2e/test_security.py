@@ -81,6 +81,52 @@ def test_a_dev_zero_request_leaves_health_checks_answered_within_a_second(server
     assert failures == [] and slowest[0] < 1.0
 
 
+def _health_while(server, work) -> float:
+    """The slowest health check answered while ``work()`` runs (probed every 50 ms)."""
+    slowest, failures, stop = [0.0], [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                if httpx.get(f"{server.url}/api/v1/health", timeout=10).status_code != 200:
+                    failures.append("not 200")
+            except httpx.HTTPError as e:
+                failures.append(repr(e))
+            slowest[0] = max(slowest[0], time.perf_counter() - t0)
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        work()
+    finally:
+        stop.set()
+        prober.join()
+    assert failures == []
+    return slowest[0]
+
+
+def test_image_headers_are_not_parsed_on_the_event_loop(server):
+    # 1.8 MB of PostScript comment lines: PIL's EPS header parser takes about 1.5 s over them
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n" + b"%c\n" * 600_000
+    answers = []
+
+    def send():
+        r = httpx.post(f"{server.url}/api/v1/predict", files={"image": ("a.eps", eps, "image/png")}, timeout=60)
+        answers.append((r.status_code, r.json()["error"]))
+
+    def four_at_once():
+        clients = [threading.Thread(target=send) for _ in range(4)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+
+    assert _health_while(server, four_at_once) < 1.0
+    assert answers and all(status == 400 and "EPS images are not read" in error for status, error in answers)
+
+
 def test_gradio_config_info_and_monitoring_are_not_public(server):
     for path in ("/config", "/gradio_api/info", "/monitoring/summary", "/gradio_api/heartbeat/x", "/login"):
         assert httpx.get(server.url + path, timeout=10).status_code == 404, path
