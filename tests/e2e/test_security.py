@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -125,6 +126,18 @@ def test_image_headers_are_not_parsed_on_the_event_loop(server):
 
     assert _health_while(server, four_at_once) < 1.0
     assert answers and all(status == 400 and "EPS images are not read" in error for status, error in answers)
+
+
+def test_bad_requests_are_answered_without_a_traceback_in_the_log(server):
+    log = Path(server.db.removeprefix("sqlite:///")).parent / "server.log"
+    before = log.stat().st_size
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(5):
+            assert client.get("/api/v1/nowhere").status_code == 404
+            assert client.post("/api/v1/predict", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+            assert client.post("/api/v1/predict", json={"image": "***"}).status_code == 400
+    written = log.read_bytes()[before:].decode(errors="replace")
+    assert "Traceback" not in written and len(written) < 500, written[:2000]
 
 
 def test_gradio_config_info_and_monitoring_are_not_public(server):
