@@ -140,6 +140,30 @@ def test_bad_requests_are_answered_without_a_traceback_in_the_log(server):
     assert "Traceback" not in written and len(written) < 500, written[:2000]
 
 
+def _scattered_strokes_png() -> bytes:
+    """2000x2000 px of 1,000 short 1-px strokes: averaged down to 64 px tall, no mark is left."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(0)
+    img = Image.new("L", (2000, 2000), 255)
+    draw = ImageDraw.Draw(img)
+    for _ in range(1000):
+        x, y = rng.integers(0, 1990, 2)
+        draw.line([(x, y), (x + rng.integers(-8, 9), y + rng.integers(-8, 9))], fill=0, width=1)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_field_of_scattered_thin_strokes_is_read_not_a_500(server, tmp_path):
+    png = _scattered_strokes_png()
+    r = httpx.post(f"{server.url}/api/v1/read", files={"image": ("s.png", png, "image/png")}, timeout=60)
+    assert r.status_code == 200, r.text
+    (tmp_path / "s.png").write_bytes(png)
+    cli = _cli("read", str(tmp_path / "s.png"), timeout=120)
+    assert cli.returncode == 0 and "Traceback" not in cli.stderr
+
+
 def test_gradio_config_info_and_monitoring_are_not_public(server):
     for path in ("/config", "/gradio_api/info", "/monitoring/summary", "/gradio_api/heartbeat/x", "/login"):
         assert httpx.get(server.url + path, timeout=10).status_code == 404, path
