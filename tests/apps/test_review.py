@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import pytest
 
@@ -48,3 +50,13 @@ def test_an_answer_of_other_than_ascii_digits_is_a_400_and_nothing_is_written(tm
             ReviewQueue(out).answer(0, value)
         assert e.value.status == 400 and "0-9" in str(e.value)
     assert out.read_text() == before
+
+
+def test_the_rewritten_results_file_is_its_owners_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = _results(tmp_path, "a.png")
+        ReviewQueue(out).answer(0, "7")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

@@ -298,8 +298,12 @@ def test_the_page_takes_the_key_once_and_keeps_it_in_a_strict_cookie(keyed):
         assert login.status_code == 303 and login.headers["location"] == "/"
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert KEY not in cookie  # a token derived from the key: the cookie does not give the key away
         assert client.get("/").status_code == 200  # the client sends the cookie back
         assert client.get("/openapi.json").status_code == 200
+    token = cookie.split(";")[0].partition("=")[2]
+    as_key = httpx.get(f"{keyed}/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert as_key.status_code == 401  # the token opens the page, and is no API key
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -169,3 +171,14 @@ def test_an_eps_page_is_an_error_row_naming_its_format(tmp_path):
     bulk([tmp_path / "scan.tif"], tmp_path / "out.csv", workers=1, progress=False)
     [row] = _rows(tmp_path / "out.csv")
     assert "EPS images are not read" in row["error"]
+
+
+def test_results_and_review_files_are_their_owners_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        draw_digit(7).save(tmp_path / "a.png")
+        s = bulk([tmp_path / "a.png"], tmp_path / "new" / "out.csv", workers=1, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(s.out.stat().st_mode) == 0o600 and stat.S_IMODE(s.review.stat().st_mode) == 0o600
+    assert stat.S_IMODE(s.out.parent.stat().st_mode) == 0o700

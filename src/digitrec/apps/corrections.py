@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..data.csvcell import text_cell
 from ..errors import InputError
 
 # every ``digitrec`` command builds its parser from this module: numpy, PIL and the database driver are
@@ -81,6 +80,8 @@ def export(x28: np.ndarray, labels: np.ndarray, groups: list[str], fmt: str, out
     """Write the digits as ``npz`` (x uint8, y, group), ``idx`` (MNIST's two files, named as its training set,
     in the folder ``out``) or ``csv`` (Kaggle's: label, pixel0..pixel783); return the files written."""
     import numpy as np
+
+    from ..data.csvcell import text_cell
 
     out = Path(out)
     x8 = (np.clip(x28, 0, 1) * 255).round().astype(np.uint8)

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from ..data import private
 from ..data.csvcell import restore_row, text_row
 from ..errors import InputError
 from .limits import ApiError, ErrorOut, log
@@ -123,7 +124,7 @@ class ReviewQueue:
                 row[name] = value
                 row[f"{name}_unsure"] = "False" if is_csv else False
         tmp = self.results.with_name(self.results.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", encoding="utf-8", opener=private.opener) as f:  # it becomes the results
             if is_csv:
                 writer = csv.DictWriter(f, cols)
                 writer.writeheader()

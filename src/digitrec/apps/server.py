@@ -140,7 +140,7 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     loopback = _is_loopback(host)
     if not loopback:
         print(f"digitrec: warning: listening on {host}, not loopback: other machines can reach this server"
-              + ("" if api_key else "; set --api-key (or DIGITREC_API_KEY) to keep strangers out"),
+              + ("" if api_key else "; set DIGITREC_API_KEY (or --api-key) to keep strangers out"),
               file=sys.stderr, flush=True)
     # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
     torch.set_num_threads(1)

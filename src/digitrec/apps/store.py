@@ -20,6 +20,7 @@ from PIL import Image
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, create_engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..data import private
 from ..errors import InputError
 from ..imaging.decode import read_picture
 from ..imaging.ink import dark_ink
@@ -158,7 +159,9 @@ class Store:
         self.url = url
         try:
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(url.removeprefix("sqlite:///"))
+                private.make_folder(path.parent)
+                private.touch(path)  # SQLite would make it 0644, and its journal files as the database is
             self._db = create_engine(_engine_url(url), pool_pre_ping=True)
             with self._db.begin() as c:
                 _meta.create_all(c)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data import private
 from ..data.csvcell import restore_row, text_row
 from ..data.readers import Page, read_pages
 from ..errors import InputError
@@ -65,8 +66,8 @@ class _Output:
         try:
             if path.exists() and path.stat().st_size:
                 self._read_done()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", newline="", encoding="utf-8")
+            private.make_folder(path.parent)
+            self.file = open(path, "a", newline="", encoding="utf-8", opener=private.opener)
         except OSError as e:
             raise InputError(f"{path}: cannot write ({e.strerror or e})") from None
         if self.csv:
@@ -171,7 +172,7 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     counts = {"pages": 0, "skipped": 0, "errors": 0, "unsure": 0}
     t0 = time.perf_counter()
     try:
-        review_file = open(review, "a", encoding="utf-8")
+        review_file = open(review, "a", encoding="utf-8", opener=private.opener)
     except OSError as e:
         output.close()
         raise InputError(f"{review}: cannot write ({e.strerror or e})") from None
