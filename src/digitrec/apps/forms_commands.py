@@ -11,7 +11,7 @@ def cmd_bulk(args) -> int:
 
     template = load_template(args.template) if args.template else None
     s = bulk(args.paths, args.out, template=template, kind=args.kind, model=args.model, workers=args.workers,
-             dpi=args.dpi, engine=args.engine, address=args.address, progress=not args.quiet)
+             dpi=args.dpi, engine=args.engine, address=args.address, progress=not args.quiet, max_pages=args.max_pages)
     rate = f" ({s.pages / s.seconds:.1f} pages/s)" if s.pages and s.seconds > 0 else ""
     print(f"{s.pages} pages read into {s.out} in {s.seconds:.1f} s{rate}"
           + (f"; {s.skipped} already there were skipped" if s.skipped else "")
@@ -78,6 +78,8 @@ def add_parsers(sub, add_model) -> None:
                    help="local processes, or Ray Data (pip install 'digitrec[ray]') (default: local)")
     p.add_argument("--address", metavar="URL", help="with --engine ray: the cluster (ray://HOST:10001); default: a "
                    "local Ray of --workers CPUs")
+    p.add_argument("--max-pages", type=int, default=1000, metavar="N",
+                   help="most pages (or frames) read of one file; the rest of it is one error row (default: 1000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model(p)
     p.set_defaults(func=cmd_bulk)
