@@ -1,6 +1,6 @@
 """Fine-tuning on one writer's corrections: does the model learn a style it reads badly, and keep MNIST?
 
-The "writer" draws with an outlining pen (``evaluation.wild``'s ``hollow`` context, the style the bundled
+The "writer" draws with an outlining pen (``data.render.contexts``'s ``hollow`` context, the style the bundled
 model reads worst of the broad benchmark): their corrections are ``--corrections`` MNIST *training* digits
 drawn that way (what a person would have corrected), their unseen digits ``--unseen`` MNIST *test* digits
 drawn that way (never trained on). Every picture goes through ``Recognizer.preprocess`` as a user's would;

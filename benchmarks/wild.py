@@ -1,6 +1,6 @@
 """Accuracy on realistic classes of input ("wild" contexts), and rejection of pictures with no digit.
 
-Each context of ``digitrec.evaluation.wild`` turns MNIST test digits into what users hand in (a
+Each context of ``digitrec.data.render.contexts`` turns MNIST test digits into what users hand in (a
 canvas drawing, a tight crop from another OCR tool, a boxed form cell, a small digit on a photographed
 sheet, squared or ruled paper, coloured ink, chalk, a low-quality JPEG ...); every picture goes through
 ``Recognizer.predict_batch`` as a user's would. Per context it prints the accuracy (a ``None`` answer

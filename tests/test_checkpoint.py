@@ -63,3 +63,12 @@ def test_a_full_disk_is_one_error_and_leaves_no_temporary_file(tmp_path):
     with pytest.raises(InputError, match="cannot write .*model.pt"):
         ckpt.save(tmp_path / "model.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_model_file_whose_temperature_is_not_positive_and_finite_is_refused(tmp_path, temperature):
+    ckpt = checkpoint.load(bundled_model_path())
+    ckpt.temperature = temperature
+    ckpt.save(tmp_path / "model.pt")
+    with pytest.raises(InputError, match="temperature must be a positive finite number"):
+        digitrec.load(tmp_path / "model.pt")

@@ -10,6 +10,7 @@ file intact.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -67,6 +68,14 @@ class Checkpoint:
                              "(made by a newer version?)")
         if "arch" not in d:
             raise InputError(f"{source}: not a digitrec model (no architecture recorded)")
+        temperature = d.get("temperature", 1.0)
+        # every probability is divided by it: 0 or NaN would make every reading NaN, yet confidently shown
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not math.isfinite(temperature) or temperature <= 0:
+            raise InputError(f"{source}: temperature must be a positive finite number, not {temperature!r}")
+        threshold = d.get("reject_threshold")
+        if threshold is not None and (not isinstance(threshold, (int, float)) or not math.isfinite(threshold)):
+            raise InputError(f"{source}: reject_threshold must be a finite number or none, not {threshold!r}")
         return cls(**d)
 
     def to_dict(self) -> dict:

@@ -164,3 +164,53 @@ def test_a_broken_database_is_a_503_that_names_no_server_path(tmp_path, digits):
         assert r.status_code == 503 and "database failed" in r.json()["error"]
         assert str(tmp_path) not in r.text and "sqlite" not in r.text
         assert httpx.get(f"{s.url}/api/v1/health", timeout=10).status_code == 200, "still serving"
+
+
+@pytest.mark.parametrize("correct, kind", [("²", "digit"), ("٤", "digit"), ("9٤1", "number"), ("12a", "number")])
+def test_a_correction_of_other_than_ascii_digits_is_a_400_and_nothing_is_stored(server, digits, correct, kind):
+    before = open_store(server.db).count()
+    body = {"image": base64.b64encode(_png(digits[0][3])).decode(), "correct": correct, "kind": kind}
+    r = httpx.post(f"{server.url}/api/v1/corrections", json=body, timeout=30)
+    assert r.status_code == 400 and "0-9" in r.json()["error"]
+    assert open_store(server.db).count() == before
+
+
+@pytest.mark.parametrize("field", ["read", "writer"])
+def test_control_characters_in_read_or_writer_are_a_400(server, digits, field):
+    body = {"image": base64.b64encode(_png(digits[0][3])).decode(), "correct": "7", field: "\x1b[2J\x1b]0;owned\x07"}
+    r = httpx.post(f"{server.url}/api/v1/corrections", json=body, timeout=30)
+    assert r.status_code == 400 and "control characters" in r.json()["error"] and field in r.json()["error"]
+
+
+def test_import_refuses_a_superscript_digit_by_line(tmp_path, digits, capsys):
+    Image.fromarray(digits[0][0]).save(tmp_path / "0.png")
+    (tmp_path / "r.csv").write_text("image,correct\n0.png,7\n0.png,\u00b2\n", encoding="utf-8")
+    assert cli.main(["corrections", "import", str(tmp_path / "r.csv"), "--db", f"sqlite:///{tmp_path / 'c.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "0-9" in err and "Traceback" not in err
+
+
+def _store_raw(url: str, kind: str, correct: str, read: str = "") -> None:
+    """A row as an older digitrec (no checks) could have stored it, written past the store's checks."""
+    import sqlite3
+
+    png = open_store(url).rows()[0].image_png
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        db.execute("INSERT INTO corrections (created_at, kind, image_png, read, correct, source) VALUES "
+                   "('2026-01-01 00:00:00', ?, ?, ?, ?, 'api')", (kind, png, read, correct))
+
+
+def test_export_leaves_out_and_counts_a_stored_row_of_other_digits(filled, tmp_path, capsys):
+    _store_raw(filled, "digit", "\u00b2")
+    _store_raw(filled, "number", "9\u00b21")
+    out = tmp_path / "d.npz"
+    assert cli.main(["corrections", "export", "--db", filled, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "60 digits written" in said and "2 corrections left out" in said
+
+
+def test_stats_escape_control_characters_a_stored_row_holds(filled, capsys):
+    _store_raw(filled, "digit", "3", read="\x1b[2J")
+    assert cli.main(["corrections", "stats", "--db", filled]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "read \\x1b[2J -> was 3: 1" in out

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -103,3 +105,21 @@ def test_the_default_store_follows_the_environment(monkeypatch, tmp_path):
     assert default_url() == f"sqlite:///{tmp_path / 'mine.db'}"
     monkeypatch.setenv("DIGITREC_DB_URL", "postgresql://h/db")
     assert default_url() == "postgresql://h/db"
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, under which a file is made readable by every user of the machine."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_the_sqlite_database_and_its_folder_are_their_owners_only(tmp_path, drawn_png, umask_022):
+    path = tmp_path / "new" / "corrections.db"
+    store = open_store(f"sqlite:///{path}")
+    store.add(drawn_png(7), "7")
+    store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert not [p for p in path.parent.iterdir() if stat.S_IMODE(p.stat().st_mode) & 0o077]

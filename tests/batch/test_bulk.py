@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
+import struct
 
 import numpy as np
 import pytest
@@ -148,3 +151,115 @@ def test_a_page_without_a_template_can_be_read_as_a_number(tmp_path):
     Image.fromarray(np.hstack([np.asarray(draw_digit(d)) for d in (1, 7, 0)])).save(tmp_path / "n.png")
     bulk([tmp_path / "n.png"], tmp_path / "r.csv", kind="number", workers=1, progress=False)
     assert _rows(tmp_path / "r.csv")[0]["value"] == "170"
+
+
+def test_a_file_name_or_error_a_spreadsheet_would_run_is_written_as_text_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    draw_digit(7).save("=cmd|' -C calc'!A0.png")
+    (tmp_path / "@SUM(A1).png").write_bytes(b"these are notes, not a picture")
+    names = ["=cmd|' -C calc'!A0.png", "@SUM(A1).png"]
+    bulk(names, "out.csv", workers=1, progress=False)
+    rows = _rows("out.csv")
+    assert [r["file"] for r in rows] == ["'=cmd|' -C calc'!A0.png", "'@SUM(A1).png"]
+    assert rows[1]["error"].startswith("'@SUM(A1).png: ")
+    assert rows[0]["value"] == "7"
+    again = bulk(names, "out.csv", workers=1, progress=False)
+    assert (again.pages, again.skipped) == (0, 2)
+
+
+def test_an_eps_page_is_an_error_row_naming_its_format(tmp_path):
+    (tmp_path / "scan.tif").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n")
+    bulk([tmp_path / "scan.tif"], tmp_path / "out.csv", workers=1, progress=False)
+    [row] = _rows(tmp_path / "out.csv")
+    assert "EPS images are not read" in row["error"]
+
+
+def test_results_and_review_files_are_their_owners_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        draw_digit(7).save(tmp_path / "a.png")
+        s = bulk([tmp_path / "a.png"], tmp_path / "new" / "out.csv", workers=1, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(s.out.stat().st_mode) == 0o600 and stat.S_IMODE(s.review.stat().st_mode) == 0o600
+    assert stat.S_IMODE(s.out.parent.stat().st_mode) == 0o700
+
+
+def test_a_file_of_more_pages_than_max_pages_gives_those_and_one_error_row(tmp_path, capsys):
+    frames = [draw_digit(d).convert("P") for d in [7, 1] * 15]
+    frames[0].save(tmp_path / "many.gif", save_all=True, append_images=frames[1:])
+    out = tmp_path / "out.csv"
+    assert cli.main(["bulk", str(tmp_path / "many.gif"), "--out", str(out), "--max-pages", "4", "--workers", "1",
+                     "--quiet"]) == 0
+    rows = _rows(out)
+    assert [r["page"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert "more than 4 pages; the rest are not read" in rows[-1]["error"] and not rows[0]["error"]
+
+
+def _zip_of(path, members: list[tuple[str, bytes]]):
+    import warnings
+    import zipfile
+
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as z:
+        warnings.simplefilter("ignore")  # zipfile warns of a name written twice, and writes it
+        for name, data in members:
+            z.writestr(name, data)
+
+
+def _png_bytes(digit: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    draw_digit(digit).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_an_archive_with_a_name_twice_is_one_error_row(tmp_path):
+    _zip_of(tmp_path / "a.zip", [("x.png", _png_bytes(7)), ("x.png", _png_bytes(1))])
+    bulk([tmp_path / "a.zip"], tmp_path / "out.csv", workers=1, progress=False)
+    [row] = _rows(tmp_path / "out.csv")
+    assert row["page"] == "0" and "appears twice" in row["error"]
+
+
+def test_an_archive_whose_entries_share_bytes_is_one_error_row(tmp_path):
+    png = _png_bytes(7)
+    _zip_of(tmp_path / "a.zip", [("a.png", png), ("b.png", png)])
+    raw = bytearray((tmp_path / "a.zip").read_bytes())
+    entry = raw.index(b"PK\x01\x02", raw.index(b"PK\x01\x02") + 4)  # b.png's central directory entry
+    raw[entry + 42:entry + 46] = struct.pack("<I", 0)  # now pointing at a.png's bytes, as a zip bomb's entries do
+    (tmp_path / "a.zip").write_bytes(bytes(raw))
+    bulk([tmp_path / "a.zip"], tmp_path / "out.csv", workers=1, progress=False)
+    [row] = _rows(tmp_path / "out.csv")
+    assert row["page"] == "0" and "overlap" in row["error"]
+
+
+def test_an_archive_of_more_entries_than_allowed_is_one_error_row(tmp_path, monkeypatch):
+    from digitrec.data import readers
+
+    monkeypatch.setattr(readers, "MAX_MEMBERS", 3, raising=False)
+    _zip_of(tmp_path / "a.zip", [(f"{i}.png", _png_bytes(7)) for i in range(5)])
+    bulk([tmp_path / "a.zip"], tmp_path / "out.csv", workers=1, progress=False)
+    [row] = _rows(tmp_path / "out.csv")
+    assert "5 entries, over the 3" in row["error"]
+
+
+def test_an_archive_member_whose_entry_lies_about_its_size_is_an_error_row_in_little_memory(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    from digitrec.data.readers import file_pages
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.png", bytes(200 * 2 ** 20))  # 200 MB of zeros: 200 KB deflated
+    raw = bytearray((tmp_path / "a.zip").read_bytes())
+    entry = raw.index(b"PK\x01\x02")
+    raw[entry + 24:entry + 28] = struct.pack("<I", 1000)  # the central directory says 1,000 bytes unpacked
+    (tmp_path / "a.zip").write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        [page] = list(file_pages("a.zip", tmp_path / "a.zip"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert page.error and "a.png" in page.error
+    assert peak < 20 * 2 ** 20

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -79,6 +80,88 @@ def test_a_dev_zero_request_leaves_health_checks_answered_within_a_second(server
         stop.set()
         prober.join()
     assert failures == [] and slowest[0] < 1.0
+
+
+def _health_while(server, work) -> float:
+    """The slowest health check answered while ``work()`` runs (probed every 50 ms)."""
+    slowest, failures, stop = [0.0], [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                if httpx.get(f"{server.url}/api/v1/health", timeout=10).status_code != 200:
+                    failures.append("not 200")
+            except httpx.HTTPError as e:
+                failures.append(repr(e))
+            slowest[0] = max(slowest[0], time.perf_counter() - t0)
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        work()
+    finally:
+        stop.set()
+        prober.join()
+    assert failures == []
+    return slowest[0]
+
+
+def test_image_headers_are_not_parsed_on_the_event_loop(server):
+    # 1.8 MB of PostScript comment lines: PIL's EPS header parser takes about 1.5 s over them
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n" + b"%c\n" * 600_000
+    answers = []
+
+    def send():
+        r = httpx.post(f"{server.url}/api/v1/predict", files={"image": ("a.eps", eps, "image/png")}, timeout=60)
+        answers.append((r.status_code, r.json()["error"]))
+
+    def four_at_once():
+        clients = [threading.Thread(target=send) for _ in range(4)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+
+    assert _health_while(server, four_at_once) < 1.0
+    assert answers and all(status == 400 and "EPS images are not read" in error for status, error in answers)
+
+
+def test_bad_requests_are_answered_without_a_traceback_in_the_log(server):
+    log = Path(server.db.removeprefix("sqlite:///")).parent / "server.log"
+    before = log.stat().st_size
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(5):
+            assert client.get("/api/v1/nowhere").status_code == 404
+            assert client.post("/api/v1/predict", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+            assert client.post("/api/v1/predict", json={"image": "***"}).status_code == 400
+    written = log.read_bytes()[before:].decode(errors="replace")
+    assert "Traceback" not in written and len(written) < 500, written[:2000]
+
+
+def _scattered_strokes_png() -> bytes:
+    """2000x2000 px of 1,000 short 1-px strokes: averaged down to 64 px tall, no mark is left."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(0)
+    img = Image.new("L", (2000, 2000), 255)
+    draw = ImageDraw.Draw(img)
+    for _ in range(1000):
+        x, y = rng.integers(0, 1990, 2)
+        draw.line([(x, y), (x + rng.integers(-8, 9), y + rng.integers(-8, 9))], fill=0, width=1)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_field_of_scattered_thin_strokes_is_read_not_a_500(server, tmp_path):
+    png = _scattered_strokes_png()
+    r = httpx.post(f"{server.url}/api/v1/read", files={"image": ("s.png", png, "image/png")}, timeout=60)
+    assert r.status_code == 200, r.text
+    (tmp_path / "s.png").write_bytes(png)
+    cli = _cli("read", str(tmp_path / "s.png"), timeout=120)
+    assert cli.returncode == 0 and "Traceback" not in cli.stderr
 
 
 def test_gradio_config_info_and_monitoring_are_not_public(server):
@@ -215,8 +298,12 @@ def test_the_page_takes_the_key_once_and_keeps_it_in_a_strict_cookie(keyed):
         assert login.status_code == 303 and login.headers["location"] == "/"
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert KEY not in cookie  # a token derived from the key: the cookie does not give the key away
         assert client.get("/").status_code == 200  # the client sends the cookie back
         assert client.get("/openapi.json").status_code == 200
+    token = cookie.split(";")[0].partition("=")[2]
+    as_key = httpx.get(f"{keyed}/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert as_key.status_code == 401  # the token opens the page, and is no API key
 
 
 # --- the command line -----------------------------------------------------------------------

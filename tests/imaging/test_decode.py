@@ -87,3 +87,57 @@ def test_a_digital_picture_shrinks_to_the_exact_mean_of_its_blocks(k):
     small, factor = decode._digital_shrink(grey, (70 * k - 10) // k)  # the marks span 70k - 10 rows
     assert factor == k
     assert np.array_equal(small, grey.reshape(70, k, 64, k).mean(axis=(1, 3)))
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n" + b"%comment\n" * 1000 + b"newpath 0 0 moveto showpage\n"
+
+
+def _gif_with_comments(blocks: int) -> bytes:
+    """A 28x28 GIF whose frame is preceded by ``blocks`` comment extensions of 255 bytes each."""
+    buf = io.BytesIO()
+    Image.new("P", (28, 28), 0).save(buf, "GIF")
+    gif = buf.getvalue()
+    first_frame = gif.index(b"\x2c", 13)
+    comments = (b"\x21\xfe\xff" + b"x" * 255 + b"\x00") * blocks
+    return gif[:first_frame] + comments + gif[first_frame:]
+
+
+def _png_with_ztxt(inflated: int) -> bytes:
+    """A 28x28 PNG carrying one zTXt chunk that inflates to ``inflated`` bytes."""
+    buf = io.BytesIO()
+    Image.new("L", (28, 28), 255).save(buf, "PNG")
+    png = buf.getvalue()
+    body = b"Comment\x00\x00" + zlib.compress(b" " * inflated, 9)
+    chunk = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    return png[:33] + chunk + png[33:]  # after the 8-byte signature and the 25-byte IHDR
+
+
+def test_an_eps_file_is_refused_by_its_format_name_and_never_handed_to_ghostscript(tmp_path):
+    path = tmp_path / "digit.png"  # the name says PNG; the bytes are PostScript
+    path.write_bytes(EPS)
+    for src in (EPS, path):
+        with pytest.raises(InputError, match="EPS images are not read; send PNG, JPEG"):
+            decode.read_picture(src)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "TIFF", "BMP", "WEBP", "PPM"])
+def test_the_listed_formats_are_read(fmt):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(buf, fmt)
+    picture, _, _ = decode.read_picture(buf.getvalue())
+    assert picture.shape == (30, 40)
+
+
+def test_a_gif_of_many_comment_blocks_is_refused_before_pil_parses_it():
+    gif = _gif_with_comments(2000)  # 0.5 MB of comments; PIL joins them by copying, its time grows as the square
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="comment"):
+        decode.read_picture(gif)
+    assert time.perf_counter() - t0 < 0.5
+    decode.read_picture(_gif_with_comments(10))  # a few comments are a GIF like another
+
+
+def test_a_png_whose_text_inflates_past_64_kb_is_refused_as_damaged():
+    with pytest.raises(InputError, match="damaged"):
+        decode.read_picture(_png_with_ztxt(1_000_000))
+    decode.read_picture(_png_with_ztxt(1000))  # a short comment is fine

@@ -1,6 +1,6 @@
 """Classes of input people hand in, each read through ``predict_batch`` as a user's would; and the unsure flag.
 
-Pictures come from ``evaluation.wild`` (MNIST test digits made into crops, cells, outlines) on the report
+Pictures come from ``data.render.contexts`` (MNIST test digits made into crops, cells, outlines) on the report
 half of the test set, with its own seed, so they are not the pictures any threshold was set on.
 """
 from __future__ import annotations

@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=7860, help="port, 1-65535 (default: 7860)")
     p.add_argument("--api-key", metavar="KEY", help="require this key on the API (Authorization: Bearer KEY) and the "
-                   "page (open /?key=KEY once); default: $DIGITREC_API_KEY, else none")
+                   "page (open /?key=KEY once); default: $DIGITREC_API_KEY, else none. Prefer setting "
+                   "DIGITREC_API_KEY: a key given here shows in ps to every user of the machine")
     p.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
                    help="allow cross-origin API requests from ORIGIN (e.g. https://forms.example.org); repeatable; "
                         "default: none")

@@ -59,6 +59,11 @@ def _store(args) -> Store:
     return open_store(args.db)
 
 
+def _shown(text: str) -> str:
+    """``text`` with its control characters escaped: a stored value must not drive the user's terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def cmd_stats(args) -> int:
     store = _store(args)
     s = store.stats()
@@ -69,7 +74,8 @@ def cmd_stats(args) -> int:
     print(f"  digits {s['per_kind']['digit']}, number fields {s['per_kind']['number']}")
     print("  per digit: " + ", ".join(f"{d}: {n}" for d, n in s["per_digit"].items()))
     for c in s["confusions"]:
-        print(f"  read {c['read'] if c['read'] is not None else 'nothing'} -> was {c['correct']}: {c['count']}")
+        read = _shown(c["read"]) if c["read"] is not None else "nothing"
+        print(f"  read {read} -> was {_shown(c['correct'])}: {c['count']}")
     return 0
 
 

@@ -11,7 +11,7 @@ def cmd_bulk(args) -> int:
 
     template = load_template(args.template) if args.template else None
     s = bulk(args.paths, args.out, template=template, kind=args.kind, model=args.model, workers=args.workers,
-             dpi=args.dpi, engine=args.engine, address=args.address, progress=not args.quiet)
+             dpi=args.dpi, engine=args.engine, address=args.address, progress=not args.quiet, max_pages=args.max_pages)
     rate = f" ({s.pages / s.seconds:.1f} pages/s)" if s.pages and s.seconds > 0 else ""
     print(f"{s.pages} pages read into {s.out} in {s.seconds:.1f} s{rate}"
           + (f"; {s.skipped} already there were skipped" if s.skipped else "")
@@ -50,9 +50,9 @@ def cmd_template(args) -> int:
 
 def _file_dpi(path: str) -> float | None:
     """The resolution an image file says it was scanned at, if it says."""
-    from PIL import Image
+    from ..imaging.decode import open_image
 
-    with Image.open(path) as img:
+    with open_image(path, path) as img:
         dpi = img.info.get("dpi")
     return float(dpi[0]) if dpi and dpi[0] > 1 else None
 
@@ -78,6 +78,8 @@ def add_parsers(sub, add_model) -> None:
                    help="local processes, or Ray Data (pip install 'digitrec[ray]') (default: local)")
     p.add_argument("--address", metavar="URL", help="with --engine ray: the cluster (ray://HOST:10001); default: a "
                    "local Ray of --workers CPUs")
+    p.add_argument("--max-pages", type=int, default=1000, metavar="N",
+                   help="most pages (or frames) read of one file; the rest of it is one error row (default: 1000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model(p)
     p.set_defaults(func=cmd_bulk)

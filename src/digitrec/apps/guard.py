@@ -11,11 +11,12 @@ What it enforces, in order, for every request:
    API (uploads, file serving, queue, config, monitoring) is never reachable, so no request can make it
    read, copy or serve a file of the server's;
 4. with an API key, every route but the health check wants it (``Authorization: Bearer``, ``X-API-Key``,
-   or the cookie that ``/?key=KEY`` sets for the page);
+   or the cookie that ``/?key=KEY`` sets for the page, which holds a token derived from the key);
 5. the body limit, by ``Content-Length`` before any of it is read and while it streams in.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from urllib.parse import parse_qs
@@ -54,6 +55,10 @@ class Guard:
         are valid; None when it listens elsewhere (a proxy in front decides what Host may be)."""
         self.app, self.max_bytes = app, max_bytes
         self.api_key = api_key.encode() if api_key else None
+        # the page's cookie holds a token derived from the key, not the key: a cookie read off a browser's
+        # disk or a proxy's log opens the page, and gives no one the key the API's other clients use
+        self.cookie_token = hmac.new(self.api_key, b"digitrec page cookie", hashlib.sha256).hexdigest().encode() \
+            if api_key else None
         self.cors_origins = set(cors_origins)
         self.hosts = None
         if loopback_port is not None:
@@ -131,7 +136,7 @@ class Guard:
 
     def _login(self, scope):
         """``/?key=KEY``: keep the key in a cookie the page's own requests carry, and drop it from the URL."""
-        cookie = f"{COOKIE}={self.api_key.decode()}; HttpOnly; SameSite=Strict; Path=/".encode()
+        cookie = f"{COOKIE}={self.cookie_token.decode()}; HttpOnly; SameSite=Strict; Path=/".encode()
 
         async def respond(send):
             await send({"type": "http.response.start", "status": 303,
@@ -147,11 +152,13 @@ class Guard:
             offered.append(auth[7:].strip())
         if b"x-api-key" in headers:
             offered.append(headers[b"x-api-key"].strip())
+        cookies = []
         for part in headers.get(b"cookie", b"").split(b";"):
             name, _, value = part.strip().partition(b"=")
             if name == COOKIE.encode():
-                offered.append(value)
-        return any(hmac.compare_digest(k, self.api_key) for k in offered)
+                cookies.append(value)
+        return any(hmac.compare_digest(k, self.api_key) for k in offered) or \
+            any(hmac.compare_digest(c, self.cookie_token) for c in cookies)
 
     async def _preflight(self, allowed_origin: bytes | None, path: str, send):
         if allowed_origin is None or not path.startswith(API_PREFIX):

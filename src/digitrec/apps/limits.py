@@ -62,7 +62,15 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 async def json_error(request: Request, e: Exception) -> JSONResponse:
     """Every API failure as ``{"error": message}``, FastAPI's own (validation, 404, 405) included; a bug is
-    a 500 whose message says nothing of the server (the traceback goes to the server's log)."""
+    a 500 whose message says nothing of the server (the traceback goes to the server's log). A client's
+    mistake is one debug line in the log, not a traceback: a client sending bad requests cannot fill it."""
+    response = _answer(request, e)
+    if response.status_code < 500:
+        log.debug("%s %s: %d %s", request.method, request.url.path, response.status_code, e)
+    return response
+
+
+def _answer(request: Request, e: Exception) -> JSONResponse:
     if isinstance(e, ApiError):
         return error_response(e.status, str(e))
     if isinstance(e, ImageTooLarge):
@@ -81,4 +89,5 @@ async def json_error(request: Request, e: Exception) -> JSONResponse:
 
 class ErrorOut(BaseModel):
     """Every error the server answers: a 4xx or 5xx status and this body."""
-    error: str = Field(description="what is wrong, in words", examples=["image bytes: not an image file PIL can read"])
+    error: str = Field(description="what is wrong, in words",
+                       examples=["image bytes: not an image file; send PNG, JPEG, GIF, TIFF, BMP, WebP or PPM"])

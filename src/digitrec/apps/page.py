@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..data.csvcell import JS_TEXT_CELL
+
 __all__ = ["page", "CSS", "SCRIPT"]
 
 CSS = """
@@ -247,7 +249,8 @@ SCRIPT = r"""() => {
     }
     const rows = results.map(([file, p]) => ({file, digit: p.error ? null : p.digit, confidence: p.error ? null
       : p.confidence, unsure: p.error ? null : p.unsure, error: p.error || null}));
-    const cell = v => v === null ? '' : /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
+    const text = __TEXT_CELL__;  // data.csvcell: a file name or error text never runs as a formula
+    const cell = v => { const s = text(v); return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
     const csv = ['file,digit,confidence,unsure,error', ...rows.map(r => ['file', 'digit', 'confidence', 'unsure',
       'error'].map(k => cell(r[k])).join(','))].join('\n') + '\n';
     const links = el('tr'), td = el('td', 'downloads'); td.colSpan = 2;
@@ -269,4 +272,4 @@ SCRIPT = r"""() => {
     const pad = pads[t.dataset.undo || t.dataset.clear]; if (pad) (t.dataset.undo ? pad.undo : pad.clear)();
   });
   init(); new MutationObserver(init).observe(document.body, {childList: true, subtree: true});
-}"""
+}""".replace("__TEXT_CELL__", JS_TEXT_CELL)

@@ -18,6 +18,9 @@ from pathlib import Path
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from ..data import private
+from ..data.corrections import correction_problem
+from ..data.csvcell import restore_row, text_row
 from ..errors import InputError
 from .limits import ApiError, ErrorOut, log
 from .store import MAX_VALUE, Store, StoreError
@@ -87,8 +90,8 @@ class ReviewQueue:
     def answer(self, ident: int, value: str) -> dict:
         """Record ``value`` for item ``ident``: in the results file, the review file and the store."""
         value = value.strip()
-        if value and not all(c.isdigit() or c in ".,-/" for c in value):
-            raise ApiError(400, f"value: digits (and . , - /) only, not {value!r}")
+        if value and correction_problem("number", value):
+            raise ApiError(400, f"value: digits 0-9 (and . , - /) only, not {value!r}")
         if not 0 <= ident < len(self.items):
             raise ApiError(404, f"no review item {ident}")
         item = self.items[ident]
@@ -113,7 +116,7 @@ class ReviewQueue:
         with open(self.results, newline="", encoding="utf-8") as f:
             if is_csv:
                 reader = csv.DictReader(f)
-                cols, rows = reader.fieldnames, list(reader)
+                cols, rows = reader.fieldnames, [restore_row(r) for r in reader]
             else:
                 rows = [json.loads(line) for line in f if line.strip()]
         name = item["field"]
@@ -122,11 +125,11 @@ class ReviewQueue:
                 row[name] = value
                 row[f"{name}_unsure"] = "False" if is_csv else False
         tmp = self.results.with_name(self.results.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", encoding="utf-8", opener=private.opener) as f:  # it becomes the results
             if is_csv:
                 writer = csv.DictWriter(f, cols)
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(map(text_row, rows))
             else:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(tmp, self.results)

@@ -34,12 +34,13 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: E402
 
+from ..deadline import DeadlineExceeded  # noqa: E402
 from ..errors import InputError  # noqa: E402
 from ..inference import Recognizer  # noqa: E402
 from .api import api_router  # noqa: E402
 from .engine import Engine  # noqa: E402
 from .guard import Guard  # noqa: E402
-from .limits import Limits, json_error  # noqa: E402
+from .limits import ApiError, Limits, json_error  # noqa: E402
 from .page import CSS, SCRIPT, page  # noqa: E402
 from .review import REVIEW_PAGE, ReviewQueue, review_router  # noqa: E402
 from .store import Store, open_store  # noqa: E402
@@ -63,7 +64,9 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: in
     app = FastAPI(title="digitrec", version="1", docs_url=None, redoc_url=None,  # those pages load a CDN
                   description="Handwritten digit recognition. Errors are JSON {\"error\": ...} with 4xx/5xx "
                               "codes. With an API key, send 'Authorization: Bearer KEY'.")
-    for exc in (Exception, InputError, RequestValidationError, HTTPException):
+    # each of the project's errors by its class: Starlette answers those and goes on, while what reaches its
+    # handler for Exception is answered, then raised again for the server to log with its traceback
+    for exc in (ApiError, InputError, DeadlineExceeded, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(exc, json_error)
     app.include_router(review_router(review))  # before the API's catch-all answer to unknown /api/v1 paths
     app.include_router(api_router(engine, limits, store))
@@ -137,7 +140,7 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     loopback = _is_loopback(host)
     if not loopback:
         print(f"digitrec: warning: listening on {host}, not loopback: other machines can reach this server"
-              + ("" if api_key else "; set --api-key (or DIGITREC_API_KEY) to keep strangers out"),
+              + ("" if api_key else "; set DIGITREC_API_KEY (or --api-key) to keep strangers out"),
               file=sys.stderr, flush=True)
     # many small requests: threads across requests beat intra-op threads on a tiny CNN (and do not spin)
     torch.set_num_threads(1)

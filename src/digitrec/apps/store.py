@@ -20,14 +20,15 @@ from PIL import Image
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, create_engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..data import private
+from ..data.corrections import CORRECTION_KINDS, correction_problem
 from ..errors import InputError
 from ..imaging.decode import read_picture
 from ..imaging.ink import dark_ink
 
-__all__ = ["Store", "StoreError", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION", "KINDS"]
+__all__ = ["Store", "StoreError", "Correction", "open_store", "default_url", "picture_png", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
-KINDS = ("digit", "number")
 MAX_VALUE = 64  # characters of a reading or a correction: a long account number fits
 
 _meta = MetaData()
@@ -90,6 +91,12 @@ def _shown(url: str) -> str:
     return (head.rsplit(":", 1)[0] + ":***@" + tail) if sep and head.count(":") > 1 else url
 
 
+def _printable(name: str, text: str | None) -> None:
+    # control characters would be printed raw by ``corrections stats``: terminal escapes in the user's shell
+    if text and not text.isprintable():
+        raise InputError(f"{name}: control characters are not allowed ({text!r})")
+
+
 def picture_png(image, limit: int | None = None) -> bytes:
     """``image`` (path, bytes, PIL image or array) as the grey PNG a correction keeps: dark ink on light paper,
     at most about a megapixel; ``InputError`` if it is not a picture (or over ``limit`` pixels)."""
@@ -134,7 +141,9 @@ class Store:
         self.url = url
         try:
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(url.removeprefix("sqlite:///"))
+                private.make_folder(path.parent)
+                private.touch(path)  # SQLite would make it 0644, and its journal files as the database is
             self._db = create_engine(_engine_url(url), pool_pre_ping=True)
             with self._db.begin() as c:
                 _meta.create_all(c)
@@ -152,12 +161,11 @@ class Store:
             model_checksum: str | None = None, writer: str | None = None, limit: int | None = None) -> int:
         """Store one correction (``image`` as ``picture_png`` takes it); return its id."""
         correct, read = str(correct).strip(), str(read or "").strip()
-        if kind not in KINDS:
-            raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        if kind == "digit" and not (len(correct) == 1 and correct.isdigit()):
-            raise InputError(f"a digit's correction must be one of 0-9, not {correct!r}")
-        if kind == "number" and not correct:
-            raise InputError("a number's correction must not be empty")
+        problem = correction_problem(kind, correct)
+        if problem:
+            raise InputError(problem)
+        _printable("read", read)
+        _printable("writer", writer)
         if len(correct) > MAX_VALUE or len(read) > MAX_VALUE:
             raise InputError(f"a reading or correction is at most {MAX_VALUE} characters")
         row = {"created_at": _utc(datetime.now(timezone.utc)), "kind": kind, "image_png": picture_png(image, limit), "read": read,
@@ -202,7 +210,7 @@ class Store:
                 confusions[read, right] = confusions.get((read, right), 0) + 1
         return {"corrections": sum(read != right for _, read, right in rows),
                 "confirmations": sum(read == right for _, read, right in rows),
-                "per_kind": {k: sum(kind == k for kind, _, _ in rows) for k in KINDS},
+                "per_kind": {k: sum(kind == k for kind, _, _ in rows) for k in CORRECTION_KINDS},
                 "per_digit": {str(d): sum(right == str(d) for _, right in digits) for d in range(10)},
                 "confusions": [{"read": a or None, "correct": b, "count": n}
                                for (a, b), n in sorted(confusions.items(), key=lambda kv: -kv[1])[:10]]}

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.readers import Page, read_pages
+from ..data import private
+from ..data.csvcell import restore_row, text_row
+from ..data.readers import MAX_PAGES, Page, read_pages
 from ..errors import InputError
 from ..forms import WHOLE_PAGE_KINDS, Template
 from .rows import columns, read_page
@@ -64,8 +66,8 @@ class _Output:
         try:
             if path.exists() and path.stat().st_size:
                 self._read_done()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", newline="", encoding="utf-8")
+            private.make_folder(path.parent)
+            self.file = open(path, "a", newline="", encoding="utf-8", opener=private.opener)
         except OSError as e:
             raise InputError(f"{path}: cannot write ({e.strerror or e})") from None
         if self.csv:
@@ -80,7 +82,7 @@ class _Output:
                 if reader.fieldnames != self.cols:
                     raise InputError(f"{self.path} has other columns (another template?): name another --out "
                                      "to start afresh")
-                rows = list(reader)
+                rows = [restore_row(r) for r in reader]  # the file names as read, not as written
             else:
                 try:
                     rows = [json.loads(line) for line in f if line.strip()]
@@ -90,7 +92,7 @@ class _Output:
 
     def write(self, row: dict) -> None:
         if self.csv:
-            self.writer.writerow(row)
+            self.writer.writerow(text_row(row))
         else:
             self.file.write(json.dumps({c: row.get(c) for c in self.cols}) + "\n")
         self.file.flush()  # a run stopped at any point leaves whole rows to resume from
@@ -143,13 +145,14 @@ def read_rows(pages: Iterable[Page], model=None, template: Template | None = Non
 
 def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: Template | None = None,
          kind: str = "digit", model=None, workers: int | None = None, dpi: float = 200, engine: str = "local",
-         address: str | None = None, progress: bool = True) -> BulkSummary:
+         address: str | None = None, progress: bool = True, max_pages: int = MAX_PAGES) -> BulkSummary:
     """Read every page of ``paths`` (``data.readers.read_pages``) into ``out`` (.csv or .jsonl), one row per
     page, skipping the pages already there; unsure fields go to ``review_path(out)``.
 
     ``template``: the form (``forms.load_template``); without one each page is one ``kind`` ('digit' or
     'number'). ``workers``: processes (default: every core). ``engine``: 'local', or 'ray' for Ray Data
-    (``address``: a cluster's, default a local Ray of ``workers`` CPUs).
+    (``address``: a cluster's, default a local Ray of ``workers`` CPUs). ``max_pages``: the most pages read of
+    one file; the rest of it is one error row.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -158,6 +161,8 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
+    if max_pages < 1:
+        raise InputError(f"max pages must be at least 1, not {max_pages}")
     if engine not in ("local", "ray"):
         raise InputError(f"engine must be local or ray, not {engine!r}")
     if template is None and kind not in WHOLE_PAGE_KINDS:
@@ -170,7 +175,7 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     counts = {"pages": 0, "skipped": 0, "errors": 0, "unsure": 0}
     t0 = time.perf_counter()
     try:
-        review_file = open(review, "a", encoding="utf-8")
+        review_file = open(review, "a", encoding="utf-8", opener=private.opener)
     except OSError as e:
         output.close()
         raise InputError(f"{review}: cannot write ({e.strerror or e})") from None
@@ -178,9 +183,9 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     try:
         if engine == "ray":
             from .ray_engine import ray_rows
-            rows = ray_rows(paths, model, template, kind, workers, dpi, address, skip=output.done)
+            rows = ray_rows(paths, model, template, kind, workers, dpi, address, skip=output.done, max_pages=max_pages)
         else:
-            pages = (p for p in read_pages(paths, dpi=dpi) if not _skip(p, output.done, counts))
+            pages = (p for p in read_pages(paths, dpi=dpi, max_pages=max_pages) if not _skip(p, output.done, counts))
             rows = read_rows(pages, model, template, kind, workers)
         for row, items in rows:
             if row is None:  # a page the Ray engine found in the output already

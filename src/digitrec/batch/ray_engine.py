@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.readers import Page, file_pages, page_files
+from ..data.readers import MAX_PAGES, Page, file_pages, page_files
 from ..errors import InputError
 from .rows import read_page
 
@@ -33,13 +33,13 @@ class _Pages:
     """A file's bytes -> its pages, as rows Ray can carry (the grey pixels as bytes and a shape), each with
     ``source``, the input file it came from (a zip member's page names the member in ``file``)."""
 
-    def __init__(self, names: dict[str, str], dpi: float, skip: frozenset):
-        self.names, self.dpi, self.skip = names, dpi, skip
+    def __init__(self, names: dict[str, str], dpi: float, skip: frozenset, max_pages: int):
+        self.names, self.dpi, self.skip, self.max_pages = names, dpi, skip, max_pages
 
     def __call__(self, item: dict) -> list[dict]:
         name = self.names.get(os.path.abspath(item["path"]), item["path"])
         out = []
-        for p in file_pages(name, bytes(item["bytes"]), self.dpi):
+        for p in file_pages(name, bytes(item["bytes"]), self.dpi, max_pages=self.max_pages):
             if (p.file, str(p.page)) in self.skip:
                 out.append({"file": p.file, "page": p.page, "pixels": b"", "h": 0, "w": 0, "error": "", "skip": True,
                             "source": name})
@@ -94,7 +94,7 @@ def _missing(ahead: deque, missing: set, until: str | None = None) -> Iterator[t
 
 
 def ray_rows(paths, model, template, kind: str, workers: int, dpi: float, address: str | None,
-             skip=frozenset()) -> Iterator[tuple[dict | None, list[dict]]]:
+             skip=frozenset(), max_pages: int = MAX_PAGES) -> Iterator[tuple[dict | None, list[dict]]]:
     """``bulk.read_page``'s rows for every page of ``paths``, read on Ray Data by ``workers`` actors; a page
     in ``skip`` ((file, page) pairs) comes back as ``(None, [])``. ``address``: a cluster's (ray://...),
     default a local Ray of ``workers`` CPUs started and stopped here."""
@@ -118,7 +118,7 @@ def ray_rows(paths, model, template, kind: str, workers: int, dpi: float, addres
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         ds = ray.data.read_binary_files(present, include_paths=True, num_cpus=SPLIT_CPUS)
-        ds = ds.flat_map(_Pages({os.path.abspath(n): n for n in present}, dpi, frozenset(skip)), num_cpus=SPLIT_CPUS)
+        ds = ds.flat_map(_Pages({os.path.abspath(n): n for n in present}, dpi, frozenset(skip), max_pages), num_cpus=SPLIT_CPUS)
         ds = ds.map_batches(_Reader, fn_constructor_kwargs={"model": model, "template": template, "kind": kind},
                             batch_size=BATCH, concurrency=workers, num_cpus=READER_CPUS)
         for r in ds.iter_rows():

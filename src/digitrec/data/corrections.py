@@ -18,26 +18,46 @@ from PIL import Image
 
 from ..errors import InputError
 
-__all__ = ["dataset", "export", "write_idx", "FORMATS"]
+__all__ = ["dataset", "export", "write_idx", "correction_problem", "FORMATS", "CORRECTION_KINDS", "SEPARATORS"]
 
 FORMATS = ("npz", "idx", "csv")
+CORRECTION_KINDS = ("digit", "number")
+SEPARATORS = ".,-/"  # what a number's correction may hold besides digits
+
+
+def correction_problem(kind: str, correct: str) -> str | None:
+    """Why ``correct`` is no correction of ``kind``, or None. ASCII digits only: ``str.isdigit`` takes '²' and
+    '٤', which no model reads as a digit and which ``int`` and the datasets built from the store refuse."""
+    if kind not in CORRECTION_KINDS:
+        return f"kind must be one of {', '.join(CORRECTION_KINDS)}, not {kind!r}"
+    if kind == "digit" and not (len(correct) == 1 and "0" <= correct <= "9"):
+        return f"a digit's correction must be one of 0-9, not {correct!r}"
+    if kind == "number" and not correct:
+        return "a number's correction must not be empty"
+    if kind == "number" and not all("0" <= c <= "9" or c in SEPARATORS for c in correct):
+        return f"a number's correction holds the digits 0-9 and {' '.join(SEPARATORS)} only, not {correct!r}"
+    return None
 
 
 def dataset(recognizer, rows) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections."""
+    """``(x28 [N,28,28] in [0, 1], labels [N], groups [N], rows left out)`` from stored corrections; a row that is
+    no valid correction (``correction_problem``) is left out and counted."""
     pictures, labels, groups, skipped = [], [], [], 0
     for row in rows:
+        if correction_problem(row.kind, row.correct):  # stored by an older digitrec: one bad row, not a crash
+            skipped += 1
+            continue
         if row.kind == "digit":
             pictures.append(row.image_png)
             labels.append(int(row.correct))
             groups.append(row.group)
             continue
-        wanted = [int(c) for c in row.correct if c.isdigit()]
+        wanted = [int(c) for c in row.correct if "0" <= c <= "9"]
         reading = recognizer.read_number(row.image_png)
         if not wanted or len(reading.digits) != len(wanted):
             skipped += 1
             continue
-        page = np.asarray(Image.open(io.BytesIO(row.image_png)).convert("L"))
+        page = np.asarray(Image.open(io.BytesIO(row.image_png), formats=["PNG"]).convert("L"))  # as the store keeps it
         for p, d in zip(reading.digits, wanted):
             x, y, w, h = p.box
             m = max(w, h) // 4  # some paper round the digit, as a single digit comes
@@ -76,6 +96,7 @@ def export(x28: np.ndarray, labels: np.ndarray, groups: list[str], fmt: str, out
         if fmt == "csv":
             with open(out, "w", newline="") as f:
                 w = csv.writer(f)
+                # the cells are ints (a label, pixels) under a fixed header: none is text a spreadsheet could run
                 w.writerow(["label", *(f"pixel{i}" for i in range(784))])
                 w.writerows([int(lab), *img.ravel().tolist()] for lab, img in zip(labels, x8))
             return [out]

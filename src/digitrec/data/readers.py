@@ -108,6 +108,10 @@ def read_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pbm", ".pgm", ".ppm")
 PAGE_SUFFIXES = IMAGE_SUFFIXES + (".pdf", ".zip")   # what a folder's or an archive's files are read for
 MAX_MEMBER_BYTES = 256 * 2 ** 20                     # a zip member larger than this, unpacked, is an error row
+MAX_MEMBERS = 10_000                                 # an archive with more entries is an error row
+MAX_ARCHIVE_BYTES = 4 * 2 ** 30                      # bytes unpacked from one archive; past them, the rest is not read
+MAX_PAGES = 1000                                     # pages or frames read of one file; the rest is one error row
+_LOCAL_HEADER = 30                                   # bytes of a zip member's local header before its name
 
 
 @dataclass(frozen=True)
@@ -122,20 +126,22 @@ class Page:
     error: str | None = None
 
 
-def read_pages(paths: Iterable[str | os.PathLike], dpi: float = 200, limit: int | None = None) -> Iterator[Page]:
+def read_pages(paths: Iterable[str | os.PathLike], dpi: float = 200, limit: int | None = None,
+               max_pages: int = MAX_PAGES) -> Iterator[Page]:
     """Every page of ``paths``, in order: image files, folders (recursively, sorted by path, files with a
     suffix of ``PAGE_SUFFIXES``), zip archives (their members, likewise), PDFs (each page rendered at ``dpi``)
     and multi-page TIFFs.
 
     A file or page that cannot be read becomes a ``Page`` with its ``error`` and the rest goes on, so a broken
     file never stops a run. ``limit``: the most pixels a page may have (default ``imaging.decode.max_pixels()``),
-    checked from the header (a PDF's page size) before decoding.
+    checked from the header (a PDF's page size) before decoding. ``max_pages``: the most pages read of one file
+    (a 46 KB GIF may hold 2,000 frames); past them, one error row says so.
     """
     if limit is None:
         from ..imaging.decode import max_pixels  # the one pixel limit of the project
         limit = max_pixels()
     for name in page_files(paths):
-        yield from file_pages(name, Path(name), dpi, limit)
+        yield from file_pages(name, Path(name), dpi, limit, max_pages=max_pages)
 
 
 def page_files(paths: Iterable[str | os.PathLike]) -> list[str]:
@@ -150,7 +156,7 @@ def page_files(paths: Iterable[str | os.PathLike]) -> list[str]:
 
 
 def file_pages(name: str, src: Path | bytes, dpi: float = 200, limit: int | None = None,
-               in_archive: bool = False) -> Iterator[Page]:
+               in_archive: bool = False, max_pages: int = MAX_PAGES) -> Iterator[Page]:
     """The pages of one file, a path or its bytes, named ``name``, as ``read_pages`` gives them."""
     if limit is None:
         from ..imaging.decode import max_pixels
@@ -162,37 +168,79 @@ def file_pages(name: str, src: Path | bytes, dpi: float = 200, limit: int | None
         if suffix == ".zip":
             if in_archive:
                 raise InputError(f"{name}: an archive inside an archive is not read")
-            yield from _zip_pages(name, src if isinstance(src, Path) else io.BytesIO(src), dpi, limit)
+            yield from _zip_pages(name, src if isinstance(src, Path) else io.BytesIO(src), dpi, limit, max_pages)
         elif suffix == ".pdf":
-            yield from _pdf_pages(name, src, dpi, limit)
+            yield from _pdf_pages(name, src, dpi, limit, max_pages)
         else:
-            yield from _image_pages(name, src, limit)
+            yield from _image_pages(name, src, limit, max_pages)
     except InputError as e:
         yield Page(name, 0, error=str(e))
     except (OSError, zipfile.BadZipFile) as e:
         yield Page(name, 0, error=f"{name}: cannot read ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
 
 
-def _zip_pages(name: str, path: Path | io.BytesIO, dpi: float, limit: int) -> Iterator[Page]:
+def _zip_pages(name: str, path: Path | io.BytesIO, dpi: float, limit: int, max_pages: int) -> Iterator[Page]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise InputError(f"{name}: not a zip archive, or a damaged one") from None
     with archive:
-        members = sorted((m for m in archive.infolist()
+        members = sorted((m for m in _checked_members(name, archive)
                           if not m.is_dir() and Path(m.filename).suffix.lower() in PAGE_SUFFIXES), key=lambda m: m.filename)
+        unpacked = 0
         for m in members:
             member = f"{name}!{m.filename}"
-            if m.file_size > MAX_MEMBER_BYTES:
-                yield Page(member, 0, error=f"{member}: {m.file_size:,} bytes unpacked, over the "
-                                            f"{MAX_MEMBER_BYTES:,}-byte limit for an archive member")
-                continue
+            if unpacked > MAX_ARCHIVE_BYTES:
+                yield Page(name, 0, error=f"{name}: over {MAX_ARCHIVE_BYTES:,} bytes unpacked; the rest of the "
+                                          "archive is not read")
+                return
             try:
-                data = archive.read(m)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
-                yield Page(member, 0, error=f"{member}: cannot unpack ({str(e)[:120]})")
+                data = _member_bytes(member, archive, m)
+            except InputError as e:
+                yield Page(member, 0, error=str(e))
                 continue
-            yield from file_pages(member, data, dpi, limit, in_archive=True)
+            unpacked += len(data)
+            yield from file_pages(member, data, dpi, limit, in_archive=True, max_pages=max_pages)
+
+
+def _checked_members(name: str, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's entries; an ``InputError`` for too many, a name twice, or two that share bytes.
+
+    CPython's zipfile checks none of this: 10,000 entries pointing into one deflate stream of 250 MB make
+    a 765 KB archive that unpacks for an hour."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise InputError(f"{name}: {len(infos):,} entries, over the {MAX_MEMBERS:,} an archive may have")
+    seen: set[str] = set()
+    for m in infos:
+        if m.filename in seen:
+            raise InputError(f"{name}: the entry {m.filename[:120]!r} appears twice; not read")
+        seen.add(m.filename)
+    end = 0
+    for m in sorted(infos, key=lambda m: m.header_offset):
+        if m.header_offset < end:
+            raise InputError(f"{name}: entries overlap (they share bytes, as a zip bomb's do); not read")
+        # a lower bound of the entry's span: its header's fixed part and its data, without name and extra
+        end = m.header_offset + _LOCAL_HEADER + m.compress_size
+    return infos
+
+
+def _member_bytes(member: str, archive: zipfile.ZipFile, m: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, at most the size its entry declares: zipfile's ``read()`` inflates whatever a chunk holds
+    in one call (1 KB declared, 1 GB inflated: 2.4 GB of memory), a bounded ``read(n)`` no more than ``n``."""
+    if m.file_size > MAX_MEMBER_BYTES:
+        raise InputError(f"{member}: {m.file_size:,} bytes unpacked, over the {MAX_MEMBER_BYTES:,}-byte limit for an "
+                         "archive member")
+    try:
+        with archive.open(m) as f:
+            return f.read(m.file_size + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
+        raise InputError(f"{member}: cannot unpack ({str(e)[:120]})") from None
+
+
+def _more_pages(name: str, max_pages: int) -> Page:
+    return Page(name, max_pages + 1, error=f"{name}: more than {max_pages:,} pages; the rest are not read "
+                                           "(--max-pages)")
 
 
 def _too_large(name: str, width: int, height: int, limit: int) -> ImageTooLarge:
@@ -200,7 +248,7 @@ def _too_large(name: str, width: int, height: int, limit: int) -> ImageTooLarge:
                          f"{limit:,}-pixel limit")
 
 
-def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator[Page]:
+def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int, max_pages: int) -> Iterator[Page]:
     import pypdfium2 as pdfium  # PDFium in its wheel; loaded only when a PDF comes
 
     try:
@@ -208,7 +256,7 @@ def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator
     except pdfium.PdfiumError as e:
         raise InputError(f"{name}: not a PDF PDFium can read ({e})") from None
     try:
-        for i in range(len(pdf)):
+        for i in range(min(len(pdf), max_pages)):
             try:
                 page = pdf[i]
                 w, h = (round(side * dpi / 72) for side in page.get_size())  # PDF units are 1/72 inch
@@ -218,22 +266,27 @@ def _pdf_pages(name: str, src: Path | bytes, dpi: float, limit: int) -> Iterator
                 yield Page(name, i + 1, image=np.ascontiguousarray(grey.reshape(grey.shape[:2])))
             except (pdfium.PdfiumError, InputError) as e:
                 yield Page(name, i + 1, error=str(e) if isinstance(e, InputError) else f"{name} page {i + 1}: {e}")
+        if len(pdf) > max_pages:
+            yield _more_pages(name, max_pages)
     finally:
         pdf.close()
 
 
-def _image_pages(name: str, src: Path | bytes, limit: int) -> Iterator[Page]:
+def _image_pages(name: str, src: Path | bytes, limit: int, max_pages: int) -> Iterator[Page]:
     """An image file's frames (one, or a multi-page TIFF's several) as grey pages."""
-    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+    from PIL import Image, ImageOps, ImageSequence
+
+    from ..imaging.decode import open_image  # the formats the project reads, and no other
 
     try:
-        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not an image file PIL can read") from None
+        img = open_image(src, name)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: too large, over the {limit:,}-pixel limit") from None
     with img:
         for i, frame in enumerate(ImageSequence.Iterator(img)):
+            if i == max_pages:  # frames are found one at a time: a count would parse them all first
+                yield _more_pages(name, max_pages)
+                return
             try:
                 if frame.width * frame.height > limit:
                     raise _too_large(f"{name} page {i + 1}", frame.width, frame.height, limit)

@@ -12,16 +12,24 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import ImageTooLarge, InputError
+from .headers import gif_problem
 
-__all__ = ["read_picture", "max_pixels", "MAX_PIXELS", "WORK_PIXELS"]
+__all__ = ["read_picture", "open_image", "max_pixels", "MAX_PIXELS", "WORK_PIXELS", "FORMATS"]
 
 MAX_PIXELS = 16_000_000         # default limit, width x height, checked from the header before decoding
 WORK_PIXELS = 1_000_000         # larger pictures are brought down to about this before the ink stage
+# the formats read, PIL's names: every other plugin stays shut (EPS hands the file to Ghostscript, which runs
+# it as a PostScript program). A camera's JPEG holding a second picture (MPO) is opened by the JPEG plugin
+FORMATS = ("PNG", "JPEG", "GIF", "TIFF", "BMP", "WEBP", "PPM")
 # PIL warns of images over its own limit; ours is checked first and is lower, so its warning says nothing new
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+# a PNG's text is metadata no reading uses: 64 KB a chunk and 256 KB in all (PIL's defaults, 1 MB and 64 MB,
+# let a 64 KB file make it inflate 63 MB of zTXt); a file past them is refused as damaged
+PngImagePlugin.MAX_TEXT_CHUNK = 64 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = 256 * 1024
 
 
 def max_pixels() -> int:
@@ -29,7 +37,7 @@ def max_pixels() -> int:
     raw = os.environ.get("DIGITREC_MAX_PIXELS")
     if raw is None:
         return MAX_PIXELS
-    if not raw.isdigit() or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:  # isdigit alone takes '²', which int refuses
         raise InputError(f"DIGITREC_MAX_PIXELS={raw!r} is not a positive whole number")
     return int(raw)
 
@@ -70,7 +78,7 @@ def _open(src, limit: int) -> tuple[Image.Image, int]:
     """The decoded image, and the factor its sides were divided by in decoding (a JPEG's draft mode)."""
     name = "image bytes" if isinstance(src, (bytes, bytearray)) else str(src)
     try:
-        img = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src))
+        img = open_image(src, name)
         width, height = img.size
         if width * height > limit:
             raise _too_large(name, width, height, limit)
@@ -89,12 +97,44 @@ def _open(src, limit: int) -> tuple[Image.Image, int]:
         raise InputError(f"{name}: is a directory, not an image") from None
     except PermissionError:
         raise InputError(f"{name}: not readable (permission denied)") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not an image file PIL can read") from None
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: too large, over the {limit:,}-pixel limit") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise InputError(f"{name}: damaged or unsupported image ({str(e).splitlines()[0][:120]})") from None
+
+
+def open_image(src: str | os.PathLike | bytes, name: str) -> Image.Image:
+    """The image file ``src`` (a path or its bytes), opened by PIL as one of ``FORMATS`` (its header read, its
+    pixels not yet); an ``InputError`` naming ``name`` for any other format, or a GIF PIL would be slow to parse.
+    PIL's own errors (a damaged file, a missing one) pass through."""
+    if isinstance(src, (bytes, bytearray)):
+        data = bytes(src)
+    else:
+        with open(src, "rb") as f:
+            data = f.read(16)
+            if data.startswith(b"GIF"):  # its blocks are walked before PIL's parser sees them
+                data += f.read()
+    problem = gif_problem(data)
+    if problem:
+        raise InputError(f"{name}: GIF with {problem}: not read")
+    try:
+        return Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src), formats=FORMATS)
+    except UnidentifiedImageError:
+        found = _format_of(data[:16])
+        raise InputError(f"{name}: " + (f"{found} images are not read" if found else "not an image file")
+                         + "; send PNG, JPEG, GIF, TIFF, BMP, WebP or PPM") from None
+
+
+def _format_of(prefix: bytes) -> str | None:
+    """The PIL format whose magic bytes ``prefix`` starts with (its plugin's check of the prefix only)."""
+    Image.init()
+    for fmt, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return fmt
+        except Exception:  # a plugin's check of a short prefix
+            continue
+    return None
 
 
 def _factor(pixels: int) -> int:

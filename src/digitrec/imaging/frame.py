@@ -164,7 +164,12 @@ def _digit_height(ink: np.ndarray, peak: float) -> float:
     """
     coarse = min(1.0, _COARSE_HEIGHT / ink.shape[0])
     small = _resize(ink, coarse) if coarse < 1 else ink
-    labels, n = ndimage.label(small > peak * INK_FRACTION, structure=np.ones((3, 3), bool))
+    marks = small > peak * INK_FRACTION
+    if not marks.any():  # thin, scattered marks averaged away in the copy: measured against its own peak
+        marks = small > small.max() * INK_FRACTION
+    labels, n = ndimage.label(marks, structure=np.ones((3, 3), bool))
+    if n == 0:  # nothing left even so: the marks' whole height is the best guess
+        return float(ink.shape[0])
     heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
     areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     order = np.argsort(heights)
