@@ -1,4 +1,5 @@
-"""The dependency direction of docs/architecture.md, read from the source: who imports whom."""
+"""The layout of docs/architecture.md, read from the source: who imports whom, and modules and functions of a
+size a reader can hold."""
 from __future__ import annotations
 
 import ast
@@ -34,13 +35,32 @@ def _imports() -> dict[str, set[str]]:
 
 
 def _folder(module: str) -> str:
-    return module.split(".")[1] if module.count(".") >= 1 else ""
+    """The folder of a module under ``digitrec`` ('' for a module at the top: errors, checkpoint, deadline)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) >= 2 and ((SRC / parts[1]).is_dir() or parts[1] == "export") else ""
 
 
-def test_inference_and_imaging_never_import_training_evaluation_report_or_apps():
+# each folder's place in the dependency direction, top to bottom: a module imports its own rank or above only
+RANK = {"": 0, "data": 1, "imaging": 1, "models": 1, "inference": 2, "training": 2, "evaluation": 2, "export": 2,
+        "forms": 3, "batch": 4, "report": 5, "apps": 5}
+
+
+def _rank(module: str) -> int:
+    return RANK[_folder(module)] if _folder(module) in RANK else RANK[""]
+
+
+def test_no_module_imports_one_below_it_in_the_dependency_direction():
     for module, deps in _imports().items():
-        if _folder(module) in ("inference", "imaging", "models", "data"):
-            bad = {d for d in deps if _folder(d) in ("training", "evaluation", "report", "apps")}
+        if module == "digitrec":  # the public API's lazy re-exports
+            continue
+        bad = {d for d in deps if _rank(d) > _rank(module)}
+        assert not bad, f"{module} imports {bad}, which come later in the dependency direction"
+
+
+def test_inference_never_imports_training_evaluation_forms_or_batch():
+    for module, deps in _imports().items():
+        if _folder(module) == "inference":
+            bad = {d for d in deps if _folder(d) in ("training", "evaluation", "export", "forms", "batch")}
             assert not bad, f"{module} imports {bad}"
 
 
@@ -67,3 +87,19 @@ def test_there_is_no_import_cycle():
     for m in graph:
         if m not in state:
             visit(m, [])
+
+
+def _own_lines(fn) -> int:
+    """A function's lines less those of the functions defined in it (each measured on its own)."""
+    nested = [n for n in fn.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return fn.end_lineno - fn.lineno + 1 - sum(n.end_lineno - n.lineno + 1 for n in nested)
+
+
+def test_no_module_is_over_400_lines_and_no_function_over_60():
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        assert text.count("\n") <= 400, f"{path.relative_to(SRC)}: {text.count(chr(10))} lines, two concerns"
+        for node in ast.walk(ast.parse(text)):
+            # an argparse builder is a list of flags, one call each: long, and read as a table
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "build_parser":
+                assert _own_lines(node) <= 60, f"{path.relative_to(SRC)}: {node.name} is {_own_lines(node)} lines"

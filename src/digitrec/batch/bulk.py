@@ -155,21 +155,9 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
     one file; the rest of it is one error row.
     """
     paths = [Path(p) for p in paths]
-    if not paths:
-        raise InputError("no files or folders to read")
     out = Path(out)
     workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
-        raise InputError(f"workers must be at least 1, not {workers}")
-    if max_pages < 1:
-        raise InputError(f"max pages must be at least 1, not {max_pages}")
-    if engine not in ("local", "ray"):
-        raise InputError(f"engine must be local or ray, not {engine!r}")
-    if template is None and kind not in WHOLE_PAGE_KINDS:
-        raise InputError(f"a page without a template is read as {' or '.join(WHOLE_PAGE_KINDS)}, not {kind!r}")
-    if model is not None:  # a bad model file is one error here, not one in every worker
-        from ..inference.recognizer import load
-        load(model)
+    _check(paths, template, kind, model, workers, engine, max_pages)
     output = _Output(out, columns(template))
     review = review_path(out)
     counts = {"pages": 0, "skipped": 0, "errors": 0, "unsure": 0}
@@ -205,6 +193,23 @@ def bulk(paths: Iterable[str | os.PathLike], out: str | os.PathLike, template: T
         review_file.close()
     return BulkSummary(counts["pages"], counts["skipped"], counts["errors"], counts["unsure"],
                        time.perf_counter() - t0, out, review)
+
+
+def _check(paths: list, template: Template | None, kind: str, model, workers: int, engine: str, max_pages: int) -> None:
+    """``bulk``'s arguments checked at the boundary: an ``InputError`` names the first one that is wrong."""
+    if not paths:
+        raise InputError("no files or folders to read")
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
+    if max_pages < 1:
+        raise InputError(f"max pages must be at least 1, not {max_pages}")
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be local or ray, not {engine!r}")
+    if template is None and kind not in WHOLE_PAGE_KINDS:
+        raise InputError(f"a page without a template is read as {' or '.join(WHOLE_PAGE_KINDS)}, not {kind!r}")
+    if model is not None:  # a bad model file is one error here, not one in every worker
+        from ..inference.recognizer import load
+        load(model)
 
 
 def _skip(page: Page, done: set, counts: dict) -> bool:

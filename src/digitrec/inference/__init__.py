@@ -4,7 +4,7 @@ from .bundled import BACKENDS, bundled_model_path
 
 __all__ = ["Prediction", "NumberReading", "Recognizer", "load", "read_number", "bundled_model_path", "BACKENDS"]
 
-_LAZY = {"Prediction": "prediction", "NumberReading": "reader", "read_number": "reader", "Recognizer": "recognizer",
+_LAZY = {"Prediction": "prediction", "NumberReading": "prediction", "read_number": "reader", "Recognizer": "recognizer",
          "load": "recognizer"}
 
 

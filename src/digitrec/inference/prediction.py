@@ -1,11 +1,12 @@
-"""What a reading returns for one digit: ``Prediction``."""
+"""What a reading returns: ``Prediction`` for one digit, ``NumberReading`` for a number."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
-__all__ = ["Prediction", "BLANK"]
+__all__ = ["Prediction", "NumberReading", "BLANK"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,34 @@ class Prediction:
 
 
 BLANK = Prediction(digit=None, confidence=0.0, probabilities=(0.1,) * 10)
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """A field read as a number: ``text`` ('' when there is no digit), a Prediction per digit, and marks left out.
+
+    ``confidence`` is the product of the digits' confidences (the probability that every digit is right,
+    if the classifier is calibrated); 0.0 for an empty field, as for a blank single digit.
+    ``marks`` are the boxes (x, y, width, height) of marks that were not read as digits: those no digit
+    was read in (a hyphen, a dot, a scribble) and those the recognizer rejects as "not a digit".
+    ``separators``: ``(character, box)`` of the marks read as separators and written into ``text``;
+    ``value``: an amount's value; ``unsure``: a person should check the reading (a digit or a separator is
+    doubtful, a digit-sized mark was left out, or the text is not written as the kind of field writes it).
+    A row of boxes has a Prediction per box in ``digits``, an empty box's with digit None, and a space for
+    it in ``text``.
+    """
+    text: str
+    digits: list[Prediction] = field(default_factory=list)
+    confidence: float = 0.0
+    marks: list[tuple[int, int, int, int]] = field(default_factory=list)
+    separators: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
+    value: Decimal | None = None
+    unsure: bool = False
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: text, confidence, unsure, value (a string, or None), digits (each with its box),
+        marks, separators."""
+        return {"text": self.text, "confidence": self.confidence, "unsure": self.unsure,
+                "value": None if self.value is None else str(self.value),
+                "digits": [p.to_dict() for p in self.digits], "marks": [list(b) for b in self.marks],
+                "separators": [{"char": c, "box": list(b)} for c, b in self.separators]}

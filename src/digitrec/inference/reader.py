@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
@@ -27,13 +26,12 @@ from scipy import ndimage
 
 from .. import deadline
 from ..errors import InputError
-from ..imaging import field_strip, load_line, to_mnist, to_mnist_batch
-from ..imaging.boxes import box_row
-from ..imaging.decode import read_picture
+from ..imaging import field_strip, load_line, to_mnist_batch
 from ..imaging.frame import FRAME, INK_FRACTION
 from ..imaging.light import light_maps
 from .backends import Backend, open_backend
-from .prediction import BLANK, Prediction
+from .boxed import read_boxes
+from .prediction import NumberReading, Prediction
 from .repeats import joined, repeated
 from .separators import KINDS, LEAN, SURE_SLASH, amount_value, as_amount, plausible, separator, slash_lean
 
@@ -47,39 +45,6 @@ _DIGIT_SIZED = 0.5         # a mark left out this tall (in digit heights) may be
 # lone digit's threshold (1.6) would flag a good share of the touching fields read right
 UNSURE_CONFIDENCE = 0.9
 UNSURE_SCORE = 0.5
-_EMPTY_BOX = 0.01          # a box whose inside is inked over less than this share of it is empty
-
-
-@dataclass(frozen=True)
-class NumberReading:
-    """A field read as a number: ``text`` ('' when there is no digit), a Prediction per digit, and marks left out.
-
-    ``confidence`` is the product of the digits' confidences (the probability that every digit is right,
-    if the classifier is calibrated); 0.0 for an empty field, as for a blank single digit.
-    ``marks`` are the boxes (x, y, width, height) of marks that were not read as digits: those no digit
-    was read in (a hyphen, a dot, a scribble) and those the recognizer rejects as "not a digit".
-    ``separators``: ``(character, box)`` of the marks read as separators and written into ``text``;
-    ``value``: an amount's value; ``unsure``: a person should check the reading (a digit or a separator is
-    doubtful, a digit-sized mark was left out, or the text is not written as the kind of field writes it).
-    A row of boxes has a Prediction per box in ``digits``, an empty box's with digit None, and a space for
-    it in ``text``.
-    """
-    text: str
-    digits: list[Prediction] = field(default_factory=list)
-    confidence: float = 0.0
-    marks: list[tuple[int, int, int, int]] = field(default_factory=list)
-    separators: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
-    value: Decimal | None = None
-    unsure: bool = False
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict: text, confidence, unsure, value (a string, or None), digits (each with its box),
-        marks, separators."""
-        return {"text": self.text, "confidence": self.confidence, "unsure": self.unsure,
-                "value": None if self.value is None else str(self.value),
-                "digits": [p.to_dict() for p in self.digits], "marks": [list(b) for b in self.marks],
-                "separators": [{"char": c, "box": list(b)} for c, b in self.separators]}
-
 
 
 @functools.cache
@@ -110,25 +75,9 @@ def decode(log_probs: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     return out
 
 
-def read_number(recognizer, image, line_model=None, limit: int | None = None, kind: str = "any") -> NumberReading:
-    """Return the number written on one line of ``image`` (path, bytes, PIL image or array), left to right.
-
-    ``kind``: ``"digits"`` (digits only), ``"amount"`` (decimal point and thousands separators kept; ``value``
-    set), ``"date"`` (``/ - .`` kept), ``"any"`` (digits and all of those) or ``"boxes"`` (a row of printed
-    boxes, one digit or none in each). ``line_model``: one made by ``load_line_model`` (default: the bundled
-    one); ``limit``: the most pixels the image may have (default ``imaging.decode.max_pixels()``)."""
-    if kind not in KINDS:
-        raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if kind == "boxes":
-        return _read_boxes(recognizer, image, limit)
-    # the ink stage's ink for the digits; the light path's too, where the stage dropped a point as a speck
-    ink, k, picture, is_ink = load_line(image, limit)
-    strip = field_strip(ink)
-    if strip is None:
-        return NumberReading("")
-    deadline.check()
-    read = decode((line_model or load_line_model()).logits(strip.image[None, None])[0])
-    # where each digit fires, and the emptiest strip column between neighbours, in ink columns
+def _fired(strip, read: list) -> tuple[np.ndarray, np.ndarray]:
+    """Where each digit the line model read fires, and the emptiest strip column between neighbours, in ink
+    columns."""
     fire = np.array([strip.left + (f + 0.5) * FRAME / strip.scale for _, f, _ in read])
     profile = strip.image.sum(0)
     cuts = []
@@ -136,17 +85,21 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
         a, b = f0 * FRAME + 1, f1 * FRAME + 2  # from the centre of one firing frame to the next's
         low = np.flatnonzero(profile[a:b] <= profile[a:b].min() + 1e-6)
         cuts.append(strip.left + (a + (low[0] + low[-1]) / 2 + 0.5) / strip.scale)
-    owners, marks, dots = _share_ink(ink, fire, np.array(cuts), strip.digit_h)
-    if not is_ink and set(KINDS[kind]) & set(".,"):
-        dots += _dropped(light_maps(picture[None])[0], ink, strip.digit_h)
+    return fire, np.array(cuts)
 
-    def box(rr, cc):
-        x0, y0 = int(cc.min()) * k, int(rr.min()) * k
-        x1, y1 = (int(cc.max()) + 1) * k, (int(rr.max()) + 1) * k
-        return (x0, y0, x1 - x0, y1 - y0)
 
+def _box(rr: np.ndarray, cc: np.ndarray, k: int) -> tuple[int, int, int, int]:
+    """The box (x, y, width, height) in the picture's pixels of ink pixels ``rr, cc`` of a ``k`` times smaller map."""
+    x0, y0 = int(cc.min()) * k, int(rr.min()) * k
+    x1, y1 = (int(cc.max()) + 1) * k, (int(rr.max()) + 1) * k
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _digits(recognizer, ink: np.ndarray, owners: list, read: list, box) -> tuple[list, list]:
+    """Each digit's ``(Prediction, its ink)``: the line model's probabilities times the recognizer's reading of
+    its own ink; and the ink of those the recognizer does not take for a digit (left out)."""
     kept = [i for i, (rr, _) in enumerate(owners) if len(rr)]
-    digits, left_out = [], list(marks)
+    digits, left_out = [], []
     if kept:
         probs, accepted, scores = _check(recognizer, ink, [owners[i] for i in kept])
         for i, p_clf, ok, score in zip(kept, probs, accepted, scores):
@@ -159,6 +112,36 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
             d = int(p.argmax())
             digits.append((Prediction(digit=d, confidence=float(p[d]), probabilities=tuple(map(float, p)),
                                       box=box(rr, cc), unsure=_unsure(p[d], score)), owners[i]))
+    return digits, left_out
+
+
+def read_number(recognizer, image, line_model=None, limit: int | None = None, kind: str = "any") -> NumberReading:
+    """Return the number written on one line of ``image`` (path, bytes, PIL image or array), left to right.
+
+    ``kind``: ``"digits"`` (digits only), ``"amount"`` (decimal point and thousands separators kept; ``value``
+    set), ``"date"`` (``/ - .`` kept), ``"any"`` (digits and all of those) or ``"boxes"`` (a row of printed
+    boxes, one digit or none in each). ``line_model``: one made by ``load_line_model`` (default: the bundled
+    one); ``limit``: the most pixels the image may have (default ``imaging.decode.max_pixels()``)."""
+    if kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "boxes":
+        boxed = read_boxes(recognizer, image, limit)
+        # without a row of boxes, the line is read as digits, and unsure
+        return boxed or replace(read_number(recognizer, image, line_model, limit, "digits"), unsure=True)
+    # the ink stage's ink for the digits; the light path's too, where the stage dropped a point as a speck
+    ink, k, picture, is_ink = load_line(image, limit)
+    strip = field_strip(ink)
+    if strip is None:
+        return NumberReading("")
+    deadline.check()
+    read = decode((line_model or load_line_model()).logits(strip.image[None, None])[0])
+    fire, cuts = _fired(strip, read)
+    owners, marks, dots = _share_ink(ink, fire, cuts, strip.digit_h)
+    if not is_ink and set(KINDS[kind]) & set(".,"):
+        dots += _dropped(light_maps(picture[None])[0], ink, strip.digit_h)
+    box = functools.partial(_box, k=k)
+    digits, refused = _digits(recognizer, ink, owners, read, box)
+    left_out = list(marks) + refused
     for i in reversed(repeated([p.digit for p, _ in digits], [o for _, o in digits], strip.digit_h,
                                lambda owned: _check(recognizer, ink, owned))):
         # one digit read twice: keep the surer reading, with the ink of both
@@ -270,28 +253,6 @@ def _slashes(digits, seps) -> tuple[list[int], bool]:
     return best, any(leans[i] < SURE_SLASH for i in best)
 
 
-def _read_boxes(recognizer, image, limit: int | None) -> NumberReading:
-    """A row of printed boxes read box by box: a Prediction per box (digit None where it is empty, its box then
-    the box's inside; else the box of its ink), a space in the text for an empty one. Without a row of boxes,
-    the line is read as digits, and unsure."""
-    picture, is_ink, k = read_picture(image, limit=limit)
-    ink = picture if is_ink else light_maps(picture[None])[0]
-    cells = box_row(ink)
-    if not cells:
-        return replace(read_number(recognizer, image, limit=limit, kind="digits"), unsure=True)
-    deadline.check()
-    insides = [ink[t:b, lf:rt] for t, b, lf, rt in cells]
-    written = [float((c > 0.5).mean()) >= _EMPTY_BOX for c in insides]
-    preds = recognizer.predict_preprocessed([to_mnist(c) if w else None for c, w in zip(insides, written)])
-    digits = [replace(p, box=_ink_box(inside, t, lf, k)) if w else
-              replace(BLANK, box=(lf * k, t * k, (rt - lf) * k, (b - t) * k))
-              for p, w, inside, (t, b, lf, rt) in zip(preds, written, insides, cells)]
-    read = [p for p in digits if p.digit is not None]
-    return NumberReading(text="".join(" " if p.digit is None else str(p.digit) for p in digits), digits=digits,
-                         confidence=float(np.prod([p.confidence for p in read])) if read else 0.0,
-                         unsure=any(p.unsure for p in read) or any(w and p.digit is None for p, w in zip(digits, written)))
-
-
 def _share_ink(ink: np.ndarray, fire: np.ndarray, cuts: np.ndarray, digit_h: float):
     """Give each digit its ink: ``(rows, cols)`` per digit, the ``(rows, cols)`` of each mark no digit owns, and
     of each mark too small to be read but large enough to be a point or a comma.
@@ -348,13 +309,6 @@ def _share_ink(ink: np.ndarray, fire: np.ndarray, cuts: np.ndarray, digit_h: flo
         else:
             owned[best] = (np.concatenate([owned[best][0], rr]), np.concatenate([owned[best][1], cc]))
     return owned, marks, dots
-
-
-def _ink_box(inside: np.ndarray, top: int, left: int, k: int) -> tuple[int, int, int, int]:
-    """The box (x, y, width, height) in the input of the ink inside a box whose inside starts at (top, left)."""
-    rr, cc = np.nonzero(inside > float(inside.max()) * INK_FRACTION)
-    return ((left + int(cc.min())) * k, (top + int(rr.min())) * k, (int(cc.max()) - int(cc.min()) + 1) * k,
-            (int(rr.max()) - int(rr.min()) + 1) * k)
 
 
 def _dropped(light: np.ndarray, ink: np.ndarray, digit_h: float) -> list[tuple[np.ndarray, np.ndarray]]:

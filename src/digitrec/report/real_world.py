@@ -68,7 +68,7 @@ def _model_cells(ctx: Context, value, fmt) -> list[str]:
 
 
 def robustness_section(ctx: Context) -> Section:
-    n, k = ctx.robustness_images, len(ctx.models)
+    n = ctx.robustness_images
     tables = [m.robustness for m in ctx.models]
     corruptions = len(tables[0]["corruptions"])
     fig, blank = _before_after(ctx)
@@ -85,6 +85,18 @@ def robustness_section(ctx: Context) -> Section:
                      "digit, top: the image as given; below: the 28×28 input the model sees. Grey “no digit”: "
                      "preprocessing found nothing to read, so the image is rejected.")]
 
+    parts += [_corruption_table(ctx, tables), _corruption_chart(ctx, tables, n), _not_a_digit_table(ctx, tables)]
+
+    # -inf (no threshold) is not JSON: written as null
+    metrics = {"robustness_images": n, "before_after_no_digit": blank,
+               "models": [{"name": m.name, **t, "reject_threshold": t["reject_threshold"]
+                           if np.isfinite(t["reject_threshold"]) else None} for m, t in zip(ctx.models, tables)]}
+    return Section("Real-world input", "".join(parts), metrics=metrics)
+
+
+def _corruption_table(ctx: Context, tables: list) -> str:
+    """The accuracy (and share rejected, where any model rejects) of each model under each corruption."""
+    k = len(ctx.models)
     rejects = any(t["clean"]["rejected"] or any(c["rejected"] for c in t["corruptions"].values()) for t in tables)
     sub = ["Accuracy", "Rejected"] if rejects else ["Accuracy"]
     head = ("<tr><th rowspan='2'>Condition</th>"
@@ -104,8 +116,12 @@ def robustness_section(ctx: Context) -> Section:
         rows.append(row(esc(name), lambda m: m.robustness["corruptions"][name]["accuracy"],
                         lambda m: m.robustness["corruptions"][name]["rejected"]))
     rows.append(row("<b>mean of the corruptions</b>", lambda m: m.robustness["mean_corruption_accuracy"]))
-    parts.append("<h3>Corrupted digits</h3>" + html_table([], rows, "robustness", head_html=head))
+    return "<h3>Corrupted digits</h3>" + html_table([], rows, "robustness", head_html=head)
 
+
+def _corruption_chart(ctx: Context, tables: list, n: int) -> str:
+    """A bar per model and corruption, the clean accuracy dashed."""
+    k = len(ctx.models)
     chart = Figure(figsize=(10, 3.6))
     ax = chart.subplots()
     names = list(tables[0]["corruptions"])
@@ -121,10 +137,13 @@ def robustness_section(ctx: Context) -> Section:
     ax.yaxis.set_major_formatter(FuncFormatter(percent_label))
     ax.grid(axis="x", visible=False)
     ax.legend(loc="upper center", ncol=k)
-    parts.append(figure(chart, "robustness", "Accuracy of each model on each corruption; the dashed line is its "
-                                              "accuracy on the same images uncorrupted. Rejected images count as "
-                                              "wrong."))
+    return figure(chart, "robustness", "Accuracy of each model on each corruption; the dashed line is its "
+                  "accuracy on the same images uncorrupted. Rejected images count as wrong.")
 
+
+def _not_a_digit_table(ctx: Context, tables: list) -> str:
+    """Each non-digit set: AUROC against the clean digits and the share rejected, per model."""
+    k = len(ctx.models)
     head = ("<tr><th rowspan='2'>Not a digit</th><th rowspan='2'>Images</th>"
             + "".join(f"<th colspan='2' class='group'>{model_label(ctx, i)}</th>" for i in range(k))
             + "</tr><tr>" + "<th>AUROC</th><th>Rejected</th>" * k + "</tr>")
@@ -137,15 +156,8 @@ def robustness_section(ctx: Context) -> Section:
     thresholds = ("; ".join(f"{esc(m.name)}: " + (f"{t:.3f}" if np.isfinite(t) else "none, only blank images")
                             for m, t in zip(ctx.models, limits))
                   if np.isfinite(limits).any() else "none has one: only images that preprocessing finds blank")
-    parts.append("<h3>Not a digit</h3>" + html_table([], rows, "not-a-digit", head_html=head)
-                 + "<p class='note'>AUROC: how well the model's digit score tells the clean test digits from "
-                 "these images (1: perfectly, 0.5: not at all); it does not depend on a threshold. Rejected: the "
-                 "share the model answers “no digit” for, at its reject threshold (" + thresholds + "). Synthetic "
-                 "letters are drawn in other fonts than training uses. Best per row in bold.</p>")
-
-    # -inf (no threshold) is not JSON: written as null
-    metrics = {"robustness_images": n, "before_after_no_digit": blank,
-               "models": [{"name": m.name, **t, "reject_threshold": t["reject_threshold"]
-                           if np.isfinite(t["reject_threshold"]) else None} for m, t in zip(ctx.models, tables)]}
-    return Section("Real-world input", "".join(parts), metrics=metrics)
-
+    return ("<h3>Not a digit</h3>" + html_table([], rows, "not-a-digit", head_html=head)
+            + "<p class='note'>AUROC: how well the model's digit score tells the clean test digits from "
+            "these images (1: perfectly, 0.5: not at all); it does not depend on a threshold. Rejected: the "
+            "share the model answers “no digit” for, at its reject threshold (" + thresholds + "). Synthetic "
+            "letters are drawn in other fonts than training uses. Best per row in bold.</p>")

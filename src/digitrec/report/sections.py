@@ -76,6 +76,13 @@ def data_section(ctx: Context) -> Section:
     fig.suptitle("Mean training image per digit", fontweight="bold", fontsize=11, y=1.08)
     parts.append(figure(fig, "mean-images", "The average of all training images of each digit."))
 
+    parts.append(_embedding_figure(e))
+    return Section("Data (EDA)", "".join(parts), metrics={**s, "counts_train": e["counts_train"].tolist(),
+                                                         "counts_test": e["counts_test"].tolist()})
+
+
+def _embedding_figure(e: dict) -> str:
+    """PCA and t-SNE of the EDA's sample of training images, side by side, coloured by digit."""
     fig = Figure(figsize=(10, 4.8))
     labels = e["sample_labels"]
     var = e["pca_variance"]
@@ -90,11 +97,9 @@ def data_section(ctx: Context) -> Section:
                     path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
         ax.set(title=title, xticks=[], yticks=[])
         ax.grid(False)
-    parts.append(figure(fig, "embedding", f"2-D embeddings of {len(labels):,} training images "
-                                           f"(stratified: {len(labels) // 10:,} per digit), coloured by digit; "
-                                           "each number sits at its digit's median."))
-    return Section("Data (EDA)", "".join(parts), metrics={**s, "counts_train": e["counts_train"].tolist(),
-                                                         "counts_test": e["counts_test"].tolist()})
+    return figure(fig, "embedding", f"2-D embeddings of {len(labels):,} training images "
+                                     f"(stratified: {len(labels) // 10:,} per digit), coloured by digit; "
+                                     "each number sits at its digit's median.")
 
 
 def training_section(ctx: Context) -> Section:

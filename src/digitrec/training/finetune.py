@@ -45,6 +45,21 @@ def _preset(ckpt: Checkpoint) -> Preset:
     return Preset(**fields) if fields else PRESETS["default"]
 
 
+def _networks(ckpt: Checkpoint) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The network to train (its BatchNorm frozen: a few hundred new digits should not move MNIST's statistics)
+    and a frozen copy of the model as it was, whose answers on MNIST the training stays close to."""
+    net = build(ckpt.arch, ckpt.config).to(memory_format=torch.channels_last)
+    net.load_state_dict(ckpt.state_dict)
+    frozen = build(ckpt.arch, ckpt.config).to(memory_format=torch.channels_last)
+    frozen.load_state_dict(ckpt.state_dict)
+    frozen.eval()
+    net.train()
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    return net, frozen
+
+
 def finetune(ckpt: Checkpoint, x_new: np.ndarray, y_new: np.ndarray, steps: int = STEPS,
              lr: float = LEARNING_RATE, new_share: float = NEW_SHARE, seed: int = 0,
              progress: bool = True, keep: float = KEEP) -> Checkpoint:
@@ -63,15 +78,7 @@ def finetune(ckpt: Checkpoint, x_new: np.ndarray, y_new: np.ndarray, steps: int 
     x, y = as_tensor(x_np[:n_train]), torch.from_numpy(y_np[:n_train])
     xn = torch.from_numpy(np.asarray(x_new, np.float32))[:, None]
     yn = torch.as_tensor(np.asarray(y_new), dtype=torch.long)
-    net = build(ckpt.arch, ckpt.config).to(memory_format=torch.channels_last)
-    net.load_state_dict(ckpt.state_dict)
-    frozen = build(ckpt.arch, ckpt.config).to(memory_format=torch.channels_last)
-    frozen.load_state_dict(ckpt.state_dict)
-    frozen.eval()
-    net.train()
-    for m in net.modules():  # BatchNorm keeps MNIST's statistics: a few hundred new digits should not move them
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    net, frozen = _networks(ckpt)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=hp.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     k = max(1, round(new_share * hp.batch_size))

@@ -108,6 +108,22 @@ def field_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, others: np.nd
     return right / count
 
 
+def _start(init, config: dict | None, device: str) -> tuple[nn.Module, dict | None]:
+    """The model training starts from: the line model at ``init`` (its configuration kept), else fresh weights."""
+    if init:
+        start = checkpoint.load(init)
+        return from_checkpoint(start).to(device), start.config
+    return build("line", config).to(device), config
+
+
+def _scores(model, held_out: tuple, eval_fields: int, restyled: float) -> dict:
+    """The share of held-out fields read exactly, plain and (when training had them) in other hands."""
+    metrics = {"held_out_field_accuracy": field_accuracy(model, *held_out, eval_fields)}
+    if restyled:
+        metrics["held_out_restyled_field_accuracy"] = field_accuracy(model, *held_out, eval_fields, restyled=1.0)
+    return metrics
+
+
 def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: float = 2e-3, device: str = "cpu",
                workers: int = 2, seed: int = 0, config: dict | None = None, progress: bool = True,
                time_limit: float | None = None, eval_fields: int = 1000, restyled: float = 0.0,
@@ -125,12 +141,7 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     out = Path(out)
     torch.manual_seed(seed)
     x, y = data.load_mnist("train")
-    if init:
-        start = checkpoint.load(init)
-        config = start.config
-        model = from_checkpoint(start).to(device)
-    else:
-        model = build("line", config).to(device)
+    model, config = _start(init, config, device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     others = other_marks(seed=seed)
@@ -162,9 +173,7 @@ def train_line(out: str | Path, steps: int = 20000, batch_size: int = 128, lr: f
     bar.close()
     train_s = time.perf_counter() - t0
     held_out = (x[-HELD_OUT:], y[-HELD_OUT:], others[-HELD_OUT_OTHERS:])
-    metrics = {"held_out_field_accuracy": field_accuracy(model, *held_out, eval_fields)}
-    if restyled:
-        metrics["held_out_restyled_field_accuracy"] = field_accuracy(model, *held_out, eval_fields, restyled=1.0)
+    metrics = _scores(model, held_out, eval_fields, restyled)
     metrics |= {"train_seconds": round(train_s, 1), "steps": step, "batch_size": batch_size,
                 "first_loss": round(float(first or running), 4), "final_loss": round(float(running), 4),
                 "parameters": count_parameters(model)}

@@ -145,6 +145,16 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
     if cond.boxed:
         return _boxed_field(x, y, cond, rng, height)
     pattern = str(rng.choice(cond.patterns)) if cond.patterns else ""
+    pieces, gaps, labels = _pieces(x, y, cond, rng, height, others, pattern)
+    canvas, boxes = _laid_out(pieces, gaps, cond, rng, height)
+    digits = iter(str(d) for d in labels if d >= 0)
+    text = "".join(next(digits) if ch == "#" else ch for ch in pattern) if pattern else "".join(digits)
+    return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes)
+
+
+def _pieces(x, y, cond: Condition, rng: np.random.Generator, height: int, others, pattern: str):
+    """What a field is written with, left to right: ``(ink, bottom above the baseline, a digit?)`` per piece,
+    the gaps between neighbours in px, and the labels of the digits (-1: a non-digit among them)."""
     n = pattern.count("#") or int(rng.integers(cond.digits[0], cond.digits[1] + 1))
     idx = rng.choice(len(x), n, replace=False)
     images, labels = list(x[idx]), [int(y[i]) for i in idx]
@@ -158,7 +168,7 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
     widths = np.array([c.shape[1] for c in crops])
     # nobody writes a digit far into its neighbour: a "1" inside a "0" is unreadable to a person too
     gaps = np.maximum(rng.uniform(*cond.gap, n - 1) * height, -MAX_OVERLAP * np.minimum(widths[:-1], widths[1:]))
-    pieces = [(c, 0.0, label >= 0) for c, label in zip(crops, labels)]  # (ink, bottom above the baseline, a digit?)
+    pieces = [(c, 0.0, label >= 0) for c, label in zip(crops, labels)]
     stroke = height * 0.12
     for at, ch in enumerate(pattern):
         if ch != "#":
@@ -172,6 +182,11 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         pieces.insert(at, (*_mark(rng, height, stroke=stroke), False))
         gaps = np.insert(gaps, at, room)
         gaps[at - 1] = room
+    return pieces, gaps, labels
+
+
+def _laid_out(pieces: list, gaps: np.ndarray, cond: Condition, rng: np.random.Generator, height: int):
+    """The pieces drawn on one (sloping) line of a canvas: the ink ``[H,W]`` in [0, 1] and each digit's box."""
     widths = np.array([p[0].shape[1] for p in pieces])
     lefts = np.concatenate([[0.0], np.cumsum(widths[:-1] + gaps)]).round().astype(int)
     lefts -= lefts.min()
@@ -198,9 +213,7 @@ def make_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Gen
         np.maximum(region, c, out=region)
         if digit:
             boxes.append((int(l0), top, c.shape[1], c.shape[0]))
-    digits = iter(str(d) for d in labels if d >= 0)
-    text = "".join(next(digits) if ch == "#" else ch for ch in pattern) if pattern else "".join(digits)
-    return Field((255 - canvas * 255).round().astype(np.uint8), text, boxes)
+    return canvas, boxes
 
 
 def _boxed_field(x: np.ndarray, y: np.ndarray, cond: Condition, rng: np.random.Generator, height: int) -> Field:
