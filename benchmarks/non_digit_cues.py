@@ -12,8 +12,8 @@ computed on what the model reads (the preprocessed 28x28), higher meaning "less 
 - ``logreg``: minus the log-probability that the bundled logistic regression gives the CNN's digit;
 - ``path_length``: length of the strokes' skeleton over the ink's height (a scribble is a long pen path);
 - ``second_opinion``: minus the log-probability that the bundled second network (``weights/second.pt``) gives
-  the CNN's digit, for readings under ``SECOND_OPINION_SCORE`` (the others: no cue). The recognizer flags with
-  it (``inference.recognizer``); the last line prints what its fixed threshold ``SECOND_OPINION_AGREE`` does.
+  the CNN's digit, for readings under ``ReadPolicy.second_opinion_score`` (the others: no cue). The recognizer flags with
+  it (``inference.recognizer``); the last line prints what its fixed threshold ``ReadPolicy.second_opinion_agree`` does.
   ``second_opinion_everywhere``: the same on every sure reading, whatever its score.
 
 "Now" is the recognizer without its second opinion, so that each cue is weighed against the same baseline.
@@ -35,7 +35,7 @@ from digitrec.data.render.draw import skeleton
 from digitrec.data.render.non_digits import NON_DIGITS
 from digitrec.data.render.seeds import split
 from digitrec.inference import Recognizer, bundled_model_path
-from digitrec.inference.recognizer import SECOND_OPINION_AGREE, SECOND_OPINION_SCORE
+from digitrec.inference.policy import HAND_SET
 from digitrec.models import from_checkpoint
 
 SEEDS = (1, 2, 3)   # the tuning seeds of the non-digit sets (benchmarks/wild.py reports seed 0)
@@ -44,7 +44,7 @@ CHUNK = 100
 
 def readings(r, pictures: list) -> dict:
     """What the recognizer answers, and the 28x28 it read, for the pictures it is sure of (two calls: no public
-    one gives both, and ``predict_preprocessed`` would lose what the reading overruled)."""
+    one gives both, and reading twice would lose what the reading overruled)."""
     preds = []
     for i in range(0, len(pictures), CHUNK):
         preds += r.predict_batch(pictures[i:i + CHUNK])
@@ -89,7 +89,7 @@ def logreg_log_probs():
     return log_probs
 
 
-def second_opinion_cue(r, gate: float = SECOND_OPINION_SCORE):
+def second_opinion_cue(r, gate: float = HAND_SET.second_opinion_score):
     """Minus the second network's log-probability of the CNN's digit, where the CNN's digit score is under ``gate``."""
     second = r.second_opinion
     t = float(second.checkpoint.temperature)
@@ -150,7 +150,7 @@ def main() -> None:
                   for name, cue in cues.items()}
     # each cue at the budget's threshold (None), and the second opinion at the recognizer's own as well
     rows = [(name, name, None) for name in cues]
-    rows.append(("second_opinion as bundled", "second_opinion", -np.log(SECOND_OPINION_AGREE)))
+    rows.append(("second_opinion as bundled", "second_opinion", -np.log(HAND_SET.second_opinion_agree)))
     for name, cue, threshold in rows:
         values = cue_values[cue]
         free = np.sort(values["mnist"][right & mnist["sure"]])[::-1]

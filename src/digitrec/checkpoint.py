@@ -51,6 +51,7 @@ class Checkpoint:
     device: str | None = None                  # 'cpu' or 'cuda'
     metrics: dict | None = None                # held-out scores: a line model's fields, a fine-tuning's before/after
     command: str | None = None                 # the command that made a line model
+    policy: dict | None = None                 # inference.policy.ReadPolicy's fields, fitted for this model
     optimizer: dict | None = None              # training state, for --resume ...
     scheduler: dict | None = None
     scaler: dict | None = None

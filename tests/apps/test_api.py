@@ -86,7 +86,7 @@ def test_reads_the_digit_in_an_uploaded_png(server, mnist):
     assert r.status_code == 200, r.text
     p = r.json()
     assert p["digit"] == y[0]
-    assert set(p) == {"digit", "confidence", "unsure", "probabilities", "top3"}
+    assert set(p) == {"digit", "confidence", "unsure", "reading", "probabilities", "top3"}
     assert len(p["probabilities"]) == 10 and abs(sum(p["probabilities"]) - 1) < 1e-4
     assert p["top3"][0] == {"digit": p["digit"], "probability": p["confidence"]}
 

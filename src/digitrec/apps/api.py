@@ -40,6 +40,9 @@ class PredictionOut(BaseModel):
     probabilities: list[float] = Field(min_length=10, max_length=10, description="calibrated probability of each "
                                                                                  "digit 0-9")
     top3: list[TopDigit] = Field(description="the three most likely digits, most likely first")
+    reading: str = Field("", description="the reading of the picture that won: light (as drawn), ink (cleaned), "
+                                         "paper_frame, box, outlines, dark_tone, light_tone, located (a digit found "
+                                         "in a large picture); empty for a blank", examples=["light"])
     input: str | None = Field(None, description="with ?include_input=true: the 28x28 image the model read, "
                                                 "as a PNG data: URL")
 
@@ -53,6 +56,7 @@ class BatchItemOut(BaseModel):
     unsure: bool | None = None
     probabilities: list[float] | None = Field(None, min_length=10, max_length=10)
     top3: list[TopDigit] | None = None
+    reading: str | None = None
     input: str | None = None
 
 
@@ -234,17 +238,16 @@ async def _predict_uploads(request: Request, engine: Engine, limits: Limits, man
     images = await _in_time(_read_images(request, many, limits.max_batch if many else 1, names), when, 408,
                             "receiving the request body")
     prefixes = [f"{n}: " for n in names] if many else [""]
-    x28 = await _in_time(engine.preprocess(images, prefixes, when, each=many), when, 503, "reading the image")
-    good = [a for a in x28 if not isinstance(a, InputError)]
-    preds = iter(await _in_time(engine.predict(good), when, 503, "the prediction"))
+    read = await _in_time(engine.read(images, prefixes, when, each=many), when, 503, "reading the image")
     out = []
-    for a in x28:
-        if isinstance(a, InputError):
-            out.append({"error": str(a)})
+    for item in read:
+        if isinstance(item, InputError):
+            out.append({"error": str(item)})
             continue
-        d = next(preds).to_dict()
+        pred, x28 = item
+        d = pred.to_dict()
         if include_input:
-            d["input"] = _png_url(a)
+            d["input"] = _png_url(x28)
         out.append(d)
     if many:
         for d, name in zip(out, names):

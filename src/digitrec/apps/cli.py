@@ -104,6 +104,27 @@ def _describe_number(n) -> str:
     return f"{n.text}  (confidence {n.confidence:.3f}; digits {digits}{value})" + ("  NOT SURE: check it" if n.unsure else "")
 
 
+def cmd_calibrate(args) -> int:
+    from dataclasses import replace
+
+    from .. import checkpoint
+    from ..inference.recognizer import load
+    from ..training.policy import fit_policy
+
+    r = load(args.model, trust_unverified=args.trust_unverified)  # a .pt: an ONNX file is exported from one after
+    policy = fit_policy(r, n=args.n, flag_right=args.flag_right, reject_right=args.reject_right)
+    out = args.out or args.model
+    replace(checkpoint.load(args.model, trust_unverified=args.trust_unverified), policy=policy.to_dict()).save(out)
+    f = policy.fitted
+    print(f"{out}: read policy fitted on {f['pictures']:,} renders of held-out training digits and non-digits")
+    print(f"  reject under digit score {policy.reject_score:.3f}; unsure under score {policy.unsure_score:.3f} "
+          f"or confidence {policy.unsure_confidence:.2f}")
+    print(f"  right reads doubted {100 * f['right_doubted']:.1f} % (rejected {100 * f['right_rejected']:.1f} %), "
+          f"misreads caught {100 * f['misreads_caught']:.1f} %, non-digits caught {100 * f['non_digits_caught']:.1f} % "
+          f"(rejected {100 * f['non_digits_rejected']:.1f} %)")
+    return 0
+
+
 def cmd_predict(args) -> int:
     import digitrec
 
@@ -222,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     _add_backend(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="fit a model's read policy (unsure and not-a-digit thresholds) on renders "
+                                         "of held-out training digits", description="Fit the thresholds that flag a "
+                       "reading unsure and reject a picture as not a digit, on held-out MNIST training digits drawn "
+                       "into every realistic context and on generated non-digits (never MNIST test), read as "
+                       "predict reads them; write them into the model file.")
+    p.add_argument("model", metavar="MODEL", help="the checkpoint (.pt) to fit a policy for")
+    p.add_argument("--out", metavar="PATH", help="where to write the checkpoint with its policy (default: MODEL)")
+    p.add_argument("--n", type=int, default=200, help="renders per context (default: 200; photos a fifth of it)")
+    p.add_argument("--flag-right", type=float, default=0.025, metavar="SHARE",
+                   help="the most right reads flagged or rejected on the renders (default: 0.025)")
+    p.add_argument("--reject-right", type=float, default=0.005, metavar="SHARE",
+                   help="the most right reads rejected as not a digit (default: 0.005)")
+    p.add_argument("--trust-unverified", action="store_true", help="load a checkpoint that has no content checksum")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...; any size, either polarity)")

@@ -1,20 +1,17 @@
-"""Recognition off the event loop: requests' preprocessing on worker threads, and the model run once for
-whatever requests wait together."""
+"""Recognition off the event loop: each request read on a worker thread, under its deadline, by the library's
+one reading path (``Recognizer.read_batch``), so the server answers what ``predict`` answers."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import deadline
 from ..errors import InputError
+from ..imaging import read_pictures
 from ..imaging.headers import declared_size
-from ..inference import Prediction, Recognizer, read_number
+from ..inference import Recognizer, read_number
 
 __all__ = ["Engine"]
-
-log = logging.getLogger("digitrec.serve")
-
 
 LARGE_PIXELS = 1_000_000  # a request whose images declare more pixels than this together takes the slow lane
 
@@ -30,12 +27,12 @@ def _declared_pixels(images: list) -> int:
 
 
 class Engine:
-    """Runs recognition on worker threads; requests that wait together share one model call.
+    """Runs recognition on worker threads, on the lane a request's declared size calls for.
 
-    Preprocessing (decoding, cropping) runs per request on a pool, so a bad image fails only its own
-    request; the model runs once per gathered batch, which costs little more than one image. Large
-    requests (photos, batches of them) go to a slow lane of one thread, so that however many of them
-    arrive, the small ones (a drawing, a crop) keep the other threads and are answered at once.
+    A request's images are decoded one by one, so a bad image fails only itself (or its request), then read
+    together: one model pass per reading for the whole request. Large requests (photos, batches of them) go to
+    a slow lane of one thread, so that however many of them arrive, the small ones (a drawing, a crop) keep the
+    other threads and are answered at once.
     """
 
     def __init__(self, recognizer: Recognizer, max_pixels: int, workers: int):
@@ -43,11 +40,6 @@ class Engine:
         self.max_pixels = max_pixels
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="digitrec")
         self._slow = ThreadPoolExecutor(1, thread_name_prefix="digitrec-large")
-        self._waiting: list[tuple[list, asyncio.Future]] = []
-        self._drainer: asyncio.Task | None = None
-
-    async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def run_until(self, when: float, images: list, fn, *args):
         """``fn(*args)`` on the lane that ``images`` call for, stopped (``DeadlineExceeded``) where it checks
@@ -58,53 +50,36 @@ class Engine:
         pool = self._slow if _declared_pixels(images) > LARGE_PIXELS else self._pool
         return await asyncio.get_running_loop().run_in_executor(pool, bounded)
 
-    def _preprocess_all(self, images: list, prefixes: list[str], each: bool) -> list:
+    def _read_all(self, images: list, prefixes: list[str], each: bool) -> list:
         # prefixes go before error messages, so that a batch says which image was bad; with ``each`` a bad
         # image's error takes its place in the list, and the others are still read
-        out = []
+        decoded = []
         for src, prefix in zip(images, prefixes):
             deadline.check()
             try:
-                x28, found = self.recognizer.preprocess([src], limit=self.max_pixels)
-                out.append(x28[0] if found[0] else None)
+                decoded.append(read_pictures([src], self.max_pixels)[0])
             except InputError as e:
                 if not each:
                     raise type(e)(f"{prefix}{e}") from None
-                out.append(type(e)(f"{prefix}{e}"))
+                decoded.append(type(e)(f"{prefix}{e}"))
+        good = [d for d in decoded if not isinstance(d, InputError)]
+        readings = self.recognizer.read_decoded(good) if good else None
+        preds = iter(zip(self.recognizer.judge(readings), readings.x28, readings.found) if good else [])
+        out = []
+        for d in decoded:
+            if isinstance(d, InputError):
+                out.append(d)
+            else:
+                p, x28, found = next(preds)
+                out.append((p, x28 if found else None))
         return out
+
+    async def read(self, images: list, prefixes: list[str], when: float, each: bool = False) -> list:
+        """Each image's ``(Prediction, the 28x28 the model read or None)``, as ``predict`` reads it; ``prefixes``
+        name the images in errors. ``each``: an image's ``InputError`` takes its place in the list instead of
+        failing them all."""
+        return await self.run_until(when, images, self._read_all, images, prefixes, each)
 
     async def read_number(self, src, when: float, kind: str = "any"):
         """Return the ``NumberReading`` of one image: segmentation and its one model call, on the pool."""
         return await self.run_until(when, [src], read_number, self.recognizer, src, None, self.max_pixels, kind)
-
-    async def preprocess(self, images: list, prefixes: list[str], when: float, each: bool = False) -> list:
-        """Return the 28x28 arrays the model will see (``None`` for blanks); ``prefixes`` name them in errors.
-        ``each``: an image's ``InputError`` takes its place in the list instead of failing them all."""
-        return await self.run_until(when, images, self._preprocess_all, images, prefixes, each)
-
-    async def predict(self, x28: list) -> list[Prediction]:
-        """Return the model's reading of preprocessed arrays, batched with whatever else is waiting."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((x28, done))
-        # a task of its own, so that a request that times out cannot stop the others' batch
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await done
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = [(x, f) for x, f in self._waiting if not f.done()], []
-            try:
-                preds = await self.run(self.recognizer.predict_preprocessed, [a for x, _ in batch for a in x])
-            except Exception as e:  # a bug, not bad input: fail these requests, keep serving
-                log.exception("prediction failed")
-                for _, f in batch:
-                    if not f.done():
-                        f.set_exception(e)
-                continue
-            i = 0
-            for x, f in batch:
-                if not f.done():
-                    f.set_result(preds[i:i + len(x)])
-                i += len(x)
-

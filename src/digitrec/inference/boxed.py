@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 
 from .. import deadline
-from ..imaging import to_mnist
 from ..imaging.boxes import box_row
 from ..imaging.decode import read_picture
 from ..imaging.frame import INK_FRACTION
@@ -31,7 +30,12 @@ def read_boxes(recognizer, image, limit: int | None):
     deadline.check()
     insides = [ink[t:b, lf:rt] for t, b, lf, rt in cells]
     written = [float((c > 0.5).mean()) >= EMPTY_BOX for c in insides]
-    preds = recognizer.predict_preprocessed([to_mnist(c) if w else None for c, w in zip(insides, written)])
+    inked = [i for i, w in enumerate(written) if w]
+    # each inside is light-path ink already: read through the same path as a picture of ink
+    read = recognizer.judge(recognizer.read_decoded([(insides[i], True) for i in inked])) if inked else []
+    preds = [BLANK] * len(insides)
+    for i, p in zip(inked, read):
+        preds[i] = p
     digits = [replace(p, box=ink_box(inside, t, lf, k)) if w else
               replace(BLANK, box=(lf * k, t * k, (rt - lf) * k, (b - t) * k))
               for p, w, inside, (t, b, lf, rt) in zip(preds, written, insides, cells)]

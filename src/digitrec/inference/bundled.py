@@ -11,7 +11,7 @@ __all__ = ["BACKENDS", "bundled_model_path", "bundled_second_path"]
 # model, 'onnx-int8' picks its quantized file; for a given .onnx file the two ONNX names are the same)
 BACKENDS = ("torch", "onnx", "onnx-int8")
 _BUNDLED = {"torch": "default.pt", "onnx": "default.onnx", "onnx-int8": "default.int8.onnx"}
-# the second opinion reads few pictures (``inference.recognizer.SECOND_OPINION_SCORE``), so it ships in fp32 only
+# the second opinion reads few pictures (``ReadPolicy.second_opinion_score``), so it ships in fp32 only
 _SECOND = {"torch": "second.pt", "onnx": "second.onnx", "onnx-int8": "second.onnx"}
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import numpy as np
 
-__all__ = ["Prediction", "NumberReading", "BLANK"]
+__all__ = ["Prediction", "NumberReading", "Readings", "BLANK"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Prediction:
     probabilities: tuple[float, ...]
     box: tuple[int, int, int, int] | None = None  # (x, y, width, height) in the input image, for multi-digit reads
     unsure: bool = False
+    reading: str = ""  # the reading that won: light, ink, paper_frame, box, outlines, dark_tone, light_tone, located
 
     @property
     def top3(self) -> list[tuple[int, float]]:
@@ -29,8 +30,8 @@ class Prediction:
         return [(int(d), float(self.probabilities[d])) for d in order]
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict: digit, confidence, unsure, probabilities, top3 (and box when set)."""
-        d = {"digit": self.digit, "confidence": self.confidence, "unsure": self.unsure,
+        """A JSON-ready dict: digit, confidence, unsure, reading, probabilities, top3 (and box when set)."""
+        d = {"digit": self.digit, "confidence": self.confidence, "unsure": self.unsure, "reading": self.reading,
              "probabilities": list(self.probabilities), "top3": [{"digit": k, "probability": p} for k, p in self.top3]}
         if self.box is not None:
             d["box"] = list(self.box)
@@ -38,6 +39,17 @@ class Prediction:
 
 
 BLANK = Prediction(digit=None, confidence=0.0, probabilities=(0.1,) * 10)
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What ``Recognizer.read_batch`` read of N pictures, before the policy judges it."""
+    x28: np.ndarray          # [N,28,28] the reading the model read of each picture (0 where nothing was found)
+    found: np.ndarray        # [N] bool: a mark was found
+    probs: np.ndarray        # [N,10] calibrated probabilities of that reading
+    score: np.ndarray        # [N] its digit score (-inf where nothing was found)
+    overruled: np.ndarray    # [N] bool: it names another digit than a confident light-path reading
+    reading: list            # [N] the name of the reading that won ('' where nothing was found)
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,10 @@ def finetune(ckpt: Checkpoint, x_new: np.ndarray, y_new: np.ndarray, steps: int 
         fit["reject_threshold"] = None
     entry = {"finetune_steps": steps, "new_digits": int(len(xn)), "loss": float(np.mean(losses[-20:])),
              "seconds": seconds}
+    # the read policy was fitted for the weights it came with (and its second opinion for that pair): the new model
+    # reads by the hand-set one until ``digitrec calibrate`` fits its own
     return replace(ckpt.without_training_state(), state_dict=net.state_dict(), history=[*ckpt.history, entry],
-                   train_seconds=(ckpt.train_seconds or 0) + seconds, **fit)
+                   train_seconds=(ckpt.train_seconds or 0) + seconds, policy=None, **fit)
 
 
 MAX_MNIST_DROP = 0.001  # a fine-tuned model that reads MNIST test worse than this is not kept
