@@ -7,6 +7,7 @@ import base64
 import binascii
 import io
 import json
+import threading
 import time
 from dataclasses import asdict
 from typing import Literal
@@ -289,6 +290,32 @@ async def _read_correction(request: Request) -> tuple[CorrectionIn, bytes]:
     return doc, _b64(doc.image, "image") if image is None else image
 
 
+class _Verdict:
+    """Decided once, under a lock: the worker stores the correction (it asks while time is left) or the
+    request is answered 503 (the deadline passed first), never both."""
+
+    def __init__(self, when: float):
+        self.when, self._lock, self._by = when, threading.Lock(), None
+
+    def claim(self, who: str) -> bool:
+        with self._lock:
+            if self._by is None and (who == "late" or time.monotonic() <= self.when):
+                self._by = who
+            return self._by == who
+
+
+async def _stored_in_time(verdict: _Verdict, work) -> int:
+    """The stored correction's id, or a 503 once the deadline passes and the worker has not committed."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), max(verdict.when - time.monotonic(), 0))
+    except asyncio.TimeoutError:
+        if verdict.claim("late"):  # the worker rolls back, or decodes nothing if it has not begun
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is expected, not logged
+            raise ApiError(503, "storing the correction did not finish within the request timeout") from None
+        return await task  # it was committing as the time ran out: it is stored, and answered so
+
+
 def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
@@ -336,11 +363,12 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         doc, image = await _in_time(_read_correction(request), when, 408, "receiving the request body")
         if not image:
             raise ApiError(400, "image: empty file")
+        verdict = _Verdict(when)
         try:
-            ident = await _in_time(asyncio.to_thread(
-                store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
-                model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels),
-                when, 503, "storing the correction")
+            ident = await _stored_in_time(verdict, engine.run_until(
+                when, [image], store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
+                model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels,
+                in_time=lambda: verdict.claim("stored")))
         except StoreError as e:  # its words name the database: they go to the server's log, not to the client
             log.error("%s", e)
             raise ApiError(503, "the correction could not be stored: the server's database failed; "

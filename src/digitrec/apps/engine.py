@@ -49,12 +49,12 @@ class Engine:
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def run_until(self, when: float, images: list, fn, *args):
-        """``fn(*args)`` on the lane that ``images`` call for, stopped (``DeadlineExceeded``) where it checks
-        past ``when`` (monotonic)."""
+    async def run_until(self, when: float, images: list, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the lane that ``images`` call for, stopped (``DeadlineExceeded``) where it
+        checks past ``when`` (monotonic)."""
         def bounded():
             with deadline.until(when):
-                return fn(*args)
+                return fn(*args, **kwargs)
         pool = self._slow if _declared_pixels(images) > LARGE_PIXELS else self._pool
         return await asyncio.get_running_loop().run_in_executor(pool, bounded)
 
