@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.apps.server import HEADER_TIMEOUT_S
+from digitrec.apps.server import FIRST_BYTE_S, HEADER_TIMEOUT_S, MAX_CLIENT_CONNECTIONS
 
 SECRET = "/etc/hostname"
 
@@ -340,3 +340,73 @@ def test_openapi_documents_the_error_format(server):
     predict = spec["paths"]["/api/v1/predict"]["post"]["responses"]
     assert {"400", "413", "503"} <= set(predict)
     assert json.dumps(predict["400"]).count("ErrorOut") >= 1
+
+
+# --- connections ------------------------------------------------------------------------------
+
+def test_hundreds_of_idle_sockets_lock_no_one_out_and_are_closed(server):
+    parts = urlsplit(server.url)
+    socks = [socket.create_connection((parts.hostname, parts.port), timeout=FIRST_BYTE_S + 10) for _ in range(300)]
+    try:
+        time.sleep(0.5)
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+        seven = open("examples/seven.png", "rb").read()
+        r = httpx.post(f"{server.url}/api/v1/predict", files={"image": ("7.png", seven, "image/png")}, timeout=10)
+        assert r.status_code == 200 and r.json()["digit"] == 7
+        t0 = time.monotonic()
+        for s in socks:  # a connection that never sends a byte is let go, as an idle kept-alive one is
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        assert time.monotonic() - t0 < FIRST_BYTE_S + 5
+    finally:
+        for s in socks:
+            s.close()
+
+
+class _Transport:
+    """What the server's protocol asks of a socket, from a remote address."""
+
+    def __init__(self, host: str):
+        self.host, self.closed = host, False
+
+    def get_extra_info(self, name, default=None):
+        return (self.host, 40000) if name == "peername" else default
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def set_protocol(self, protocol):
+        pass
+
+
+def _protocol():
+    import asyncio
+
+    from uvicorn import Config
+    from uvicorn.server import ServerState
+
+    from digitrec.apps.server import _Connections
+
+    config = Config(lambda scope, receive, send: None)
+    config.load()
+    return _Connections(config, ServerState(), {}, asyncio.new_event_loop())
+
+
+def test_one_remote_address_holds_a_bounded_number_of_connections():
+    kept = [_protocol() for _ in range(MAX_CLIENT_CONNECTIONS + 1)]
+    socks = [_Transport("203.0.113.7") for _ in kept]
+    for p, t in zip(kept, socks):
+        p.connection_made(t)
+    assert [t.closed for t in socks] == [False] * MAX_CLIENT_CONNECTIONS + [True]
+    other = _Transport("198.51.100.1")
+    _protocol().connection_made(other)
+    assert not other.closed  # another address is not held back
+    kept[0].connection_lost(None)
+    again = _Transport("203.0.113.7")
+    _protocol().connection_made(again)
+    assert not again.closed  # a closed connection frees its place

@@ -247,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
                                    "(spec at /openapi.json). Limits not given as options come from "
                                    "DIGITREC_MAX_UPLOAD_BYTES, DIGITREC_MAX_PIXELS, DIGITREC_MAX_BATCH and "
-                                   "DIGITREC_TIMEOUT, else the defaults shown.")
+                                   "DIGITREC_TIMEOUT, else the defaults shown. For a large deployment, put a reverse "
+                                   "proxy in front and let it cap connections per client (nginx: limit_conn, "
+                                   "client_header_timeout, keepalive_timeout): behind it every client has the "
+                                   "proxy's address, and this server caps only requests in flight (256).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=7860, help="port, 1-65535 (default: 7860)")
     p.add_argument("--api-key", metavar="KEY", help="require this key on the API (Authorization: Bearer KEY) and the "

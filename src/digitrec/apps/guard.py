@@ -12,7 +12,8 @@ What it enforces, in order, for every request:
    read, copy or serve a file of the server's;
 4. with an API key, every route but the health check wants it (``Authorization: Bearer``, ``X-API-Key``,
    or the cookie that ``/?key=KEY`` sets for the page, which holds a token derived from the key);
-5. the body limit, by ``Content-Length`` before any of it is read and while it streams in.
+5. the body limit, by ``Content-Length`` before any of it is read and while it streams in;
+6. at most ``max_in_flight`` requests are answered at once; past it a request gets 503 and Retry-After.
 """
 from __future__ import annotations
 
@@ -50,10 +51,11 @@ def _json(status: int, message: str, headers: list | None = None):
 
 class Guard:
     def __init__(self, app, max_bytes: int, api_key: str | None = None, cors_origins: tuple[str, ...] = (),
-                 loopback_port: int | None = None):
+                 loopback_port: int | None = None, max_in_flight: int | None = None):
         """``loopback_port``: the server listens on loopback at this port, so only loopback Host headers
         are valid; None when it listens elsewhere (a proxy in front decides what Host may be)."""
         self.app, self.max_bytes = app, max_bytes
+        self.max_in_flight, self.in_flight = max_in_flight, 0
         self.api_key = api_key.encode() if api_key else None
         # the page's cookie holds a token derived from the key, not the key: a cookie read off a browser's
         # disk or a proxy's log opens the page, and gives no one the key the API's other clients use
@@ -100,7 +102,14 @@ class Guard:
                 message = {**message, "headers": kept + _SECURITY_HEADERS}
             await send(message)
 
-        await self.app(scope, counted, filtered)
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            return await _json(503, "the server is answering as many requests as it can; try again in a moment",
+                               [(b"retry-after", b"1")])(send)
+        self.in_flight += 1  # one event loop: no lock needed
+        try:
+            await self.app(scope, counted, filtered)
+        finally:
+            self.in_flight -= 1
 
     def _refusal(self, scope):
         """The error response a request gets before it reaches the app, or None to let it in."""

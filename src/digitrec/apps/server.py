@@ -45,11 +45,13 @@ from .page import CSS, SCRIPT, page  # noqa: E402
 from .review import REVIEW_PAGE, ReviewQueue, review_router  # noqa: E402
 from .store import Store, open_store  # noqa: E402
 
-__all__ = ["create_app", "serve", "HEADER_TIMEOUT_S", "MAX_CONNECTIONS"]
+__all__ = ["create_app", "serve", "HEADER_TIMEOUT_S", "FIRST_BYTE_S", "MAX_IN_FLIGHT", "MAX_CLIENT_CONNECTIONS"]
 
 HEADER_TIMEOUT_S = 10.0   # a request's line and headers must arrive within this (slow-loris clients)
+FIRST_BYTE_S = 5.0        # a new connection that sends nothing for this long is closed, as an idle kept-alive one is
 KEEP_ALIVE_S = 5.0        # an idle kept-alive connection is closed after this
-MAX_CONNECTIONS = 256     # open connections and requests in flight; past it new requests get 503
+MAX_IN_FLIGHT = 256       # requests being answered at once (connections, idle or not, are not counted); then 503
+MAX_CLIENT_CONNECTIONS = 64  # open connections from one address other than loopback; more are closed at once
 
 
 def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: int | None = None,
@@ -76,22 +78,43 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: in
                               run_history=False, max_file_size=limits.max_upload_bytes, ssr_mode=False,
                               mcp_server=False, allowed_paths=[], blocked_paths=["/"])
     return Guard(app, limits.max_upload_bytes, api_key=api_key, cors_origins=cors_origins,
-                 loopback_port=loopback_port)
+                 loopback_port=loopback_port, max_in_flight=MAX_IN_FLIGHT)
 
 
-class _HeaderTimeout(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, closing a connection whose request head has not arrived in time: uvicorn's own
-    keep-alive timer does not run before the first request, and any byte received stops it."""
+class _Connections(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with this server's rules for connections: one that sends no byte within
+    ``FIRST_BYTE_S``, or not its whole request head within ``HEADER_TIMEOUT_S``, is closed (uvicorn's own
+    keep-alive timer does not run before the first request, and any byte received stops it); an address
+    other than loopback holds at most ``MAX_CLIENT_CONNECTIONS`` (behind a proxy every client has the
+    proxy's address, and the proxy caps them: see ``serve --help``)."""
     _timer = None
+    _peer = None
+    _first = False  # no byte received yet on this connection
+    _open: dict[str, int] = {}  # open connections per counted address, for the whole server
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._arm()
+        peer = (transport.get_extra_info("peername") or ("",))[0]
+        if not _is_loopback(peer):
+            if self._open.get(peer, 0) >= MAX_CLIENT_CONNECTIONS:
+                transport.close()
+                return
+            self._peer = peer
+            self._open[peer] = self._open.get(peer, 0) + 1
+        self._arm(FIRST_BYTE_S)
+        self._first = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._first:  # the first bytes: the rest of the head has the head's own time
+            self._first = False
+            self._disarm()
+            self._arm(HEADER_TIMEOUT_S)
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._timer is None:
-            self._arm()
+            self._arm(HEADER_TIMEOUT_S)
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -99,10 +122,15 @@ class _HeaderTimeout(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        if self._peer is not None:
+            left = self._open.pop(self._peer) - 1
+            if left:
+                self._open[self._peer] = left
+            self._peer = None
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._timer = self.loop.call_later(HEADER_TIMEOUT_S, self._expire)
+    def _arm(self, seconds: float) -> None:
+        self._timer = self.loop.call_later(seconds, self._expire)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -160,9 +188,10 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     if queue:
         print(f"digitrec: {sum(i['reviewed'] is None for i in queue.items)} fields to check at "
               f"http://{host}:{port}/review", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, http=_HeaderTimeout,
-                            timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS,
-                            timeout_graceful_shutdown=5)
+    # no limit_concurrency: uvicorn counts open connections with it, so idle sockets would lock everyone out;
+    # the guard counts requests in flight instead
+    config = uvicorn.Config(app, log_level="warning", access_log=False, http=_Connections,
+                            timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on: the way to stop
