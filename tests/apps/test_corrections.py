@@ -243,7 +243,7 @@ def test_large_corrections_wait_in_the_slow_lane_and_one_answered_503_is_not_sto
         time.sleep(4)  # whatever a worker still had in hand when its request was answered
         grown = _rss_mb(s.pid, "VmHWM") - rss0
         stored = sum(1 for c in open_store(s.db).rows() if (c.writer or "").startswith("lane-"))
-    assert set(statuses) <= {201, 503}
+    assert set(statuses) <= {201, 429, 503}  # 429: past the client's share of large work
     assert stored == statuses.count(201)  # what was answered 503 is not in the store
     assert grown < 600, f"{grown:.0f} MB: the decodes ran side by side"
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -410,3 +411,58 @@ def test_one_remote_address_holds_a_bounded_number_of_connections():
     again = _Transport("203.0.113.7")
     _protocol().connection_made(again)
     assert not again.closed  # a closed connection frees its place
+
+
+# --- lanes --------------------------------------------------------------------------------------
+
+def _photo_jpeg(width: int, height: int) -> bytes:
+    """A lit sheet with sensor grain and one stroke: cheap to send, the ink stage's most costly kind of picture."""
+    rng = np.random.default_rng(0)
+    light = np.linspace(150, 220, width)[None, :] + np.linspace(0, 20, height)[:, None]
+    sheet = np.clip(light + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8)
+    sheet[height // 3:2 * height // 3, width // 2 - 6:width // 2 + 6] = 30
+    buf = io.BytesIO()
+    Image.fromarray(sheet).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_a_drawing_is_answered_promptly_while_photos_under_a_megapixel_keep_coming(server):
+    photo, seven = _photo_jpeg(1000, 750), open("examples/seven.png", "rb").read()
+    stop, latencies = threading.Event(), []
+
+    def photos():
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                client.post(f"{server.url}/api/v1/predict", files={"image": ("p.jpg", photo, "image/jpeg")})
+
+    senders = [threading.Thread(target=photos) for _ in range(4)]
+    for t in senders:
+        t.start()
+    try:
+        time.sleep(1)
+        with httpx.Client(timeout=30) as client:
+            for _ in range(10):
+                t0 = time.perf_counter()
+                r = client.post(f"{server.url}/api/v1/predict", files={"image": ("7.png", seven, "image/png")})
+                latencies.append(time.perf_counter() - t0)
+                assert r.status_code == 200
+    finally:
+        stop.set()
+        for t in senders:
+            t.join()
+    assert sorted(latencies)[len(latencies) // 2] < 0.4, latencies
+
+
+def test_one_client_past_its_share_of_large_work_gets_429_with_retry_after(server):
+    side = int(server.limits["max_pixels"] ** 0.5) - 1
+    page = _striped_page_png(side, 0)
+
+    def send(_):
+        return httpx.post(f"{server.url}/api/v1/predict", files={"image": ("p.png", page, "image/png")}, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(8)))
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused and {r.status_code for r in answers} <= {200, 429, 503}
+    assert refused[0].headers["retry-after"] == "1" and set(refused[0].json()) == {"error"}
+    time.sleep(server.limits["timeout_s"])  # the others' work ends with their deadline
+    assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200

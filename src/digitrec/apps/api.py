@@ -147,6 +147,7 @@ def _body_doc(field: str, many: bool, model: type[BaseModel]) -> dict:
 
 ERRORS = {code: {"model": ErrorOut, "description": why} for code, why in {
     400: "not an image, damaged, empty, bad base64 or bad JSON", 401: "the server wants its API key",
+    429: "this client has its share of large work in progress already",
     403: "a cross-origin request from an origin not allowed", 408: "body not received in time",
     413: "body, image or batch over its limit", 415: "neither multipart/form-data nor application/json",
     422: "a query parameter of the wrong type", 500: "a bug in the server (logged there)",
@@ -218,6 +219,11 @@ async def _in_time(awaitable, when: float, status: int, what: str):
         raise ApiError(status, f"{what} did not finish within the request timeout") from None
 
 
+def _client(request: Request) -> str | None:
+    """The address a request came from: whose share of the slow lane it takes."""
+    return request.client.host if request.client else None
+
+
 def _png_url(x28: np.ndarray | None) -> str | None:
     if x28 is None:
         return None
@@ -235,7 +241,8 @@ async def _predict_uploads(request: Request, engine: Engine, limits: Limits, man
     images = await _in_time(_read_images(request, many, limits.max_batch if many else 1, names), when, 408,
                             "receiving the request body")
     prefixes = [f"{n}: " for n in names] if many else [""]
-    x28 = await _in_time(engine.preprocess(images, prefixes, when, each=many), when, 503, "reading the image")
+    x28 = await _in_time(engine.preprocess(images, prefixes, when, _client(request), each=many), when, 503,
+                         "reading the image")
     good = [a for a in x28 if not isinstance(a, InputError)]
     preds = iter(await _in_time(engine.predict(good), when, 503, "the prediction"))
     out = []
@@ -339,7 +346,7 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
     async def read(request: Request, kind: Literal["any", "digits", "amount", "date", "boxes"] = _KIND):
         when = time.monotonic() + limits.timeout_s
         (image,) = await _in_time(_read_images(request, False, 1), when, 408, "receiving the request body")
-        return (await _in_time(engine.read_number(image, when, kind), when, 503, "reading the number")).to_dict()
+        return (await _in_time(engine.read_number(image, when, _client(request), kind), when, 503, "reading the number")).to_dict()
 
     @api.get("/health", response_model=HealthOut, summary="Liveness, the model in use and the limits in force",
              responses={500: ERRORS[500]})
@@ -366,7 +373,7 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         verdict = _Verdict(when)
         try:
             ident = await _stored_in_time(verdict, engine.run_until(
-                when, [image], store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
+                when, [image], _client(request), store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
                 model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels,
                 in_time=lambda: verdict.claim("stored")))
         except StoreError as e:  # its words name the database: they go to the server's log, not to the client
