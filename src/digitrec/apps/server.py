@@ -196,3 +196,6 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on: the way to stop
         print("digitrec: stopped", flush=True)
+    finally:
+        if queue:  # the answers given since the last merge, into the results file
+            queue.merge()
