@@ -466,3 +466,17 @@ def test_one_client_past_its_share_of_large_work_gets_429_with_retry_after(serve
     assert refused[0].headers["retry-after"] == "1" and set(refused[0].json()) == {"error"}
     time.sleep(server.limits["timeout_s"])  # the others' work ends with their deadline
     assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+
+
+def test_a_forwarded_host_is_not_written_into_the_page(server):
+    r = httpx.get(f"{server.url}/", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+                  timeout=10)
+    assert r.status_code == 200 and "evil.example" not in r.text
+
+
+def test_two_host_headers_on_the_wire_are_a_400(server):
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(f"GET /api/v1/health HTTP/1.1\r\nHost: {parts.netloc}\r\nHost: evil.example\r\n\r\n".encode())
+        head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 400"), head[:200]

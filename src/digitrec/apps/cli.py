@@ -129,7 +129,7 @@ def cmd_serve(args) -> int:
     serve(args.model, host=args.host, port=args.port, limits=limits,
           api_key=args.api_key or os.environ.get("DIGITREC_API_KEY") or None, cors_origins=tuple(args.cors_origin),
           trust_unverified=args.trust_unverified, store_corrections=args.store_corrections, db=args.db,
-          review=args.review)
+          review=args.review, allowed_hosts=tuple(args.allowed_host), proxy=args.proxy)
     return 0
 
 
@@ -259,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
                    help="allow cross-origin API requests from ORIGIN (e.g. https://forms.example.org); repeatable; "
                         "default: none")
+    p.add_argument("--allowed-host", metavar="NAME", action="append", default=[],
+                   help="answer requests whose Host header names NAME (e.g. digits.example.org), and refuse the "
+                        "rest (421); repeatable; default: loopback names on loopback, any host elsewhere")
+    p.add_argument("--proxy", metavar="ADDRESS", help="the reverse proxy's IP address: its X-Forwarded-For and "
+                   "-Proto headers name the client (default: none, and X-Forwarded-* headers are ignored)")
     _add_model(p)
     p.add_argument("--max-upload-bytes", type=int, metavar="N", help="largest request body (default: 10000000)")
     p.add_argument("--max-pixels", type=int, metavar="N",

@@ -2,8 +2,9 @@
 
 What it enforces, in order, for every request:
 
-1. the ``Host`` header names this server (when it listens on loopback: a web page elsewhere cannot reach
-   it through DNS rebinding);
+1. one ``Host`` and at most one ``Origin`` header; ``Host`` names this server (when it listens on loopback: a
+   web page elsewhere cannot reach it through DNS rebinding; or one of ``--allowed-host``); ``X-Forwarded-*``
+   and ``Forwarded`` are dropped unless a proxy is configured (Gradio would write a forged host into its page);
 2. no cross-origin request gets in unless ``--cors-origin`` names its origin, and then only to the API;
    preflights are answered here, and no CORS header from below (Gradio answers preflights for any
    localhost origin, with credentials) reaches a client;
@@ -49,11 +50,22 @@ def _json(status: int, message: str, headers: list | None = None):
     return respond
 
 
+def _host_name(host: bytes) -> bytes:
+    """The name a Host header gives, without its port: ``[::1]:80`` -> ``[::1]``, ``a.org:443`` -> ``a.org``."""
+    host = host.lower()
+    if host.startswith(b"["):
+        return host.partition(b"]")[0] + b"]"
+    return host.rpartition(b":")[0] if host.count(b":") == 1 else host
+
+
 class Guard:
     def __init__(self, app, max_bytes: int, api_key: str | None = None, cors_origins: tuple[str, ...] = (),
-                 loopback_port: int | None = None, max_in_flight: int | None = None):
+                 loopback_port: int | None = None, max_in_flight: int | None = None,
+                 allowed_hosts: tuple[str, ...] = (), forwarded: bool = False):
         """``loopback_port``: the server listens on loopback at this port, so only loopback Host headers
-        are valid; None when it listens elsewhere (a proxy in front decides what Host may be)."""
+        are valid; None when it listens elsewhere. ``allowed_hosts``: the names it also answers to (any
+        Host when there are none and it is not on loopback); ``forwarded``: a proxy in front sets the
+        ``X-Forwarded-*`` headers, which are otherwise dropped."""
         self.app, self.max_bytes = app, max_bytes
         self.max_in_flight, self.in_flight = max_in_flight, 0
         self.api_key = api_key.encode() if api_key else None
@@ -62,15 +74,19 @@ class Guard:
         self.cookie_token = hmac.new(self.api_key, b"digitrec page cookie", hashlib.sha256).hexdigest().encode() \
             if api_key else None
         self.cors_origins = set(cors_origins)
-        self.hosts = None
-        if loopback_port is not None:
-            self.hosts = {f"{h}:{loopback_port}".encode() for h in _LOOPBACK} | {h.encode() for h in _LOOPBACK}
+        self.forwarded = forwarded
+        names = [*(_LOOPBACK if loopback_port is not None else ()), *(h.lower() for h in allowed_hosts)]
+        # a name alone matches any port: the port a client dials is the proxy's, not necessarily ours
+        self.hosts = {n.encode() for n in names} if names else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self.app(scope, receive, send)
         if scope["type"] != "http":  # websockets: the page uses none
             return await send({"type": "websocket.close", "code": 1008})
+        if not self.forwarded:
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
+                                          if not k.startswith(b"x-forwarded-") and k != b"forwarded"]}
         refusal = self._refusal(scope)
         if refusal is not None:
             return await refusal(send)
@@ -115,8 +131,13 @@ class Guard:
         """The error response a request gets before it reaches the app, or None to let it in."""
         headers = dict(scope["headers"])
         path, method = scope["path"], scope["method"]
-        if self.hosts is not None and headers.get(b"host", b"").lower() not in self.hosts:
-            return _json(421, "this server answers to its loopback address only (the Host header names another)")
+        names = [k for k, _ in scope["headers"]]
+        for name in (b"host", b"origin"):
+            if names.count(name) > 1:  # which one counts would be up to each layer: none does
+                return _json(400, f"more than one {name.decode().title()} header")
+        if self.hosts is not None and _host_name(headers.get(b"host", b"")) not in self.hosts:
+            return _json(421, "this server does not answer to the host the Host header names (loopback"
+                              + (", or --allowed-host" if self.hosts - {h.encode() for h in _LOOPBACK} else "") + ")")
         origin = headers.get(b"origin")
         if origin is not None and not self._same_origin(origin, headers.get(b"host")):
             if origin.decode("latin-1") not in self.cors_origins or not path.startswith(API_PREFIX):

@@ -57,9 +57,11 @@ MAX_CLIENT_CONNECTIONS = 64  # open connections from one address other than loop
 def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: int | None = None,
                api_key: str | None = None, cors_origins: tuple[str, ...] = (),
                loopback_port: int | None = None, store: Store | None = None,
-               review: ReviewQueue | None = None) -> Guard:
+               review: ReviewQueue | None = None, allowed_hosts: tuple[str, ...] = (),
+               forwarded: bool = False) -> Guard:
     """Return the ASGI app: the REST API under /api/v1, the spec at /openapi.json, the page at /, all behind
-    the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins`` and ``loopback_port``); corrections sent
+    the guard (see ``guard.Guard`` for ``api_key``, ``cors_origins``, ``loopback_port``, ``allowed_hosts`` and
+    ``forwarded``); corrections sent
     to the API go to ``store`` (None: the server stores none); ``review``: the queue served at /review."""
     limits = limits or Limits()
     engine = Engine(recognizer, limits.max_pixels, workers or os.cpu_count() or 2)
@@ -78,7 +80,8 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None, workers: in
                               run_history=False, max_file_size=limits.max_upload_bytes, ssr_mode=False,
                               mcp_server=False, allowed_paths=[], blocked_paths=["/"])
     return Guard(app, limits.max_upload_bytes, api_key=api_key, cors_origins=cors_origins,
-                 loopback_port=loopback_port, max_in_flight=MAX_IN_FLIGHT)
+                 loopback_port=loopback_port, max_in_flight=MAX_IN_FLIGHT, allowed_hosts=allowed_hosts,
+                 forwarded=forwarded)
 
 
 class _Connections(HttpToolsProtocol):
@@ -154,10 +157,13 @@ def _is_loopback(host: str) -> bool:
 
 def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits | None = None,
           api_key: str | None = None, cors_origins: tuple[str, ...] = (), trust_unverified: bool = False,
-          store_corrections: bool | None = None, db: str | None = None, review: str | None = None) -> None:
+          store_corrections: bool | None = None, db: str | None = None, review: str | None = None,
+          allowed_hosts: tuple[str, ...] = (), proxy: str | None = None) -> None:
     """Load the model and serve the page and the API until interrupted; corrections are stored (in ``db``,
     default ``store.default_url()``) when ``store_corrections``, by default only when serving on loopback;
-    ``review``: a bulk run's results file, whose unsure fields are checked at /review."""
+    ``review``: a bulk run's results file, whose unsure fields are checked at /review; ``allowed_hosts``: the
+    names the server answers to (its Host headers); ``proxy``: the reverse proxy's address, the only one whose
+    ``X-Forwarded-*`` headers count (without it they are dropped)."""
     import torch
     import uvicorn
 
@@ -176,7 +182,8 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     recognizer = load(model, trust_unverified=trust_unverified)
     queue = ReviewQueue(review, store, recognizer.checkpoint.checksum) if review else None
     app = create_app(recognizer, limits or Limits.from_env(), api_key=api_key, cors_origins=cors_origins,
-                     loopback_port=port if loopback else None, store=store, review=queue)
+                     loopback_port=port if loopback else None, store=store, review=queue,
+                     allowed_hosts=allowed_hosts, forwarded=proxy is not None)
     try:  # bound here, so that a busy port is a one-line error rather than uvicorn's log and exit
         sock = socket.create_server((host, port))
     except (OSError, OverflowError) as e:
@@ -191,7 +198,8 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 7860, limits: Limits 
     # no limit_concurrency: uvicorn counts open connections with it, so idle sockets would lock everyone out;
     # the guard counts requests in flight instead
     config = uvicorn.Config(app, log_level="warning", access_log=False, http=_Connections,
-                            timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5)
+                            timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5,
+                            proxy_headers=proxy is not None, forwarded_allow_ips=proxy)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on: the way to stop
