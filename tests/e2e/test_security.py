@@ -480,3 +480,35 @@ def test_two_host_headers_on_the_wire_are_a_400(server):
         s.sendall(f"GET /api/v1/health HTTP/1.1\r\nHost: {parts.netloc}\r\nHost: evil.example\r\n\r\n".encode())
         head = s.recv(4096)
     assert head.startswith(b"HTTP/1.1 400"), head[:200]
+
+
+# --- the API's contract ---------------------------------------------------------------------------
+
+def test_trace_and_unknown_api_versions_get_the_projects_json_errors(server):
+    trace = httpx.request("TRACE", f"{server.url}/api/v1/predict", timeout=10)
+    assert trace.status_code == 405 and set(trace.json()) == {"error"} and "GET" in trace.headers["allow"]
+    v2 = httpx.get(f"{server.url}/api/v2/predict", timeout=10)
+    assert v2.status_code == 404 and set(v2.json()) == {"error"}
+    wrong = httpx.get(f"{server.url}/api/v1/predict", timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and set(wrong.json()) == {"error"}
+    page = httpx.post(f"{server.url}/", timeout=10)
+    assert page.status_code == 405 and "GET" in page.headers["allow"]
+
+
+def test_the_specs_example_image_is_read(server):
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    body = spec["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    example = body["properties"]["image"]["examples"][0]
+    r = httpx.post(f"{server.url}/api/v1/predict", json={"image": example}, timeout=10)
+    assert r.status_code == 200 and r.json()["digit"] is None  # a blank picture: no digit
+
+
+def test_a_chunked_body_over_the_limit_to_review_is_413(server):
+    def chunks():
+        yield b'{"value": "'
+        for _ in range(server.limits["max_upload_bytes"] // 65536 + 2):
+            yield b"1" * 65536
+        yield b'"}'
+    r = httpx.post(f"{server.url}/api/v1/review/0", content=chunks(), headers={"content-type": "application/json"},
+                   timeout=30)
+    assert r.status_code == 413 and set(r.json()) == {"error"}

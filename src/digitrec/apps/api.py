@@ -123,9 +123,14 @@ class CorrectionOut(BaseModel):
     kind: str
 
 
+# a blank 28x28 PNG: an example a client can send as it is (it reads as no digit)
+EXAMPLE_IMAGE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAFklEQVR42mP8z4AbMDGMSo5KjkpCAQCD"
+                 "/gE3G98i8wAAAABJRU5ErkJggg==")
+
+
 class ImageIn(BaseModel):
     image: str = Field(description="the image file's bytes in base64, optionally as a data: URL",
-                       examples=["data:image/png;base64,iVBORw0KGgo..."])
+                       examples=[EXAMPLE_IMAGE])
 
 
 class BatchIn(BaseModel):
@@ -387,7 +392,8 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         path = request.scope["path"]
         allowed = sorted({m for r in api.routes if getattr(r, "path", None) == path for m in r.methods})
         if allowed:
-            raise ApiError(405, f"{path} takes {' or '.join(allowed)}, not {request.method}")
+            raise ApiError(405, f"{path} takes {' or '.join(allowed)}, not {request.method}",
+                           {"allow": ", ".join(allowed)})
         raise ApiError(404, f"no endpoint {request.method} {path}; the API is described at /openapi.json")
 
     return api

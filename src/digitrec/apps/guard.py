@@ -30,7 +30,8 @@ __all__ = ["Guard", "PAGE_PREFIXES", "COOKIE"]
 # what the Gradio page loads, and nothing else of Gradio's
 PAGE_PREFIXES = ("/assets/", "/static/")
 PAGE_PATHS = ("/", "/theme.css", "/favicon.ico", "/review")
-API_PREFIX = "/api/"
+API_PREFIX = "/api/v1/"  # any other /api/ path is no route of ours (Gradio's would answer it)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SPEC = "/openapi.json"
 OPEN_WITHOUT_KEY = ("/api/v1/health",)  # load balancers' probes carry no key
 COOKIE = "digitrec_key"
@@ -96,21 +97,41 @@ class Guard:
         if scope["method"] == "OPTIONS":
             return await self._preflight(allowed_origin, scope["path"], send)
         length = headers.get(b"content-length")
-        too_big = f"request body is larger than the {self.max_bytes:,}-byte upload limit"
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _json(413, too_big)(send)
-        seen = 0
+            return await _json(413, self._too_big)(send)
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            return await _json(503, "the server is answering as many requests as it can; try again in a moment",
+                               [(b"retry-after", b"1")])(send)
+        self.in_flight += 1  # one event loop: no lock needed
+        try:
+            await self._forward(scope, receive, send, allowed_origin)
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def _too_big(self) -> str:
+        return f"request body is larger than the {self.max_bytes:,}-byte upload limit"
+
+    async def _forward(self, scope, receive, send, allowed_origin: bytes | None) -> None:
+        """The app's answer, its CORS headers replaced; a body that streams past the limit is answered 413 here
+        (FastAPI turns any error while it reads a JSON body into its own 400)."""
+        seen, over, started = 0, False, False
 
         async def counted():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise ApiError(413, too_big)  # into the app, whose handler answers it
+                over = True
+                raise ApiError(413, self._too_big)
             return message
 
         async def filtered(message):
+            nonlocal started
+            if over and not started:  # the app's answer to a body it could not read: the 413 below replaces it
+                return
             if message["type"] == "http.response.start":
+                started = True
                 kept = [(k, v) for k, v in message.get("headers", []) if not k.lower().startswith(b"access-control-")]
                 if allowed_origin is not None:
                     kept.append((b"access-control-allow-origin", allowed_origin))
@@ -118,14 +139,13 @@ class Guard:
                 message = {**message, "headers": kept + _SECURITY_HEADERS}
             await send(message)
 
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
-            return await _json(503, "the server is answering as many requests as it can; try again in a moment",
-                               [(b"retry-after", b"1")])(send)
-        self.in_flight += 1  # one event loop: no lock needed
         try:
             await self.app(scope, counted, filtered)
-        finally:
-            self.in_flight -= 1
+        except ApiError:
+            if not over:
+                raise
+        if over and not started:
+            await _json(413, self._too_big)(send)
 
     def _refusal(self, scope):
         """The error response a request gets before it reaches the app, or None to let it in."""
@@ -147,7 +167,9 @@ class Guard:
         if not (page or path.startswith(API_PREFIX) or path == SPEC):
             return _json(404, f"no such route {path}; the API is described at {SPEC}")
         if (page or path == SPEC) and method not in ("GET", "HEAD", "OPTIONS"):
-            return _json(405, f"{path} takes GET, not {method}")
+            return _json(405, f"{path} takes GET, not {method}", [(b"allow", b"GET, HEAD")])
+        if method not in _METHODS:  # TRACE, CONNECT and made-up ones: no route takes them
+            return _json(405, f"no route takes {method[:20]}", [(b"allow", b"GET, HEAD, POST, OPTIONS")])
         if self.api_key is not None and path not in OPEN_WITHOUT_KEY and method != "OPTIONS":
             if path == "/" and self._query_key(scope):
                 return self._login(scope)

@@ -82,7 +82,7 @@ def _answer(request: Request, e: Exception) -> JSONResponse:
     if isinstance(e, RequestValidationError):
         return error_response(422, "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
     if isinstance(e, HTTPException):
-        return error_response(e.status_code, str(e.detail))
+        return error_response(e.status_code, str(e.detail), e.headers)  # a 405's Allow among them
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=e)
     return error_response(500, "internal error; the server has logged it")
 
