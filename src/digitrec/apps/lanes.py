@@ -24,13 +24,14 @@ SMALL_WORK = 300_000    # work units (pixels, plus BYTE_WORK a byte) a request m
 
 
 def work_of(images: list, max_pixels: int) -> int:
-    """The work units ``images`` bring: declared pixels plus ``BYTE_WORK`` per byte each; an image whose
-    header says nothing counts as the largest the server takes (its work is unknown)."""
+    """The work units ``images`` bring: declared pixels plus ``BYTE_WORK`` per byte each, at most
+    ``max_pixels`` an image (the largest the server takes); an image whose header says nothing counts as
+    that largest one (its work is unknown)."""
     total = 0
     for src in images:
         found = declared_size(src) if isinstance(src, (bytes, bytearray)) else None
         pixels = max_pixels if found is None else found[1] * found[2]
-        total += pixels + BYTE_WORK * len(src if isinstance(src, (bytes, bytearray)) else b"")
+        total += min(pixels + BYTE_WORK * len(src if isinstance(src, (bytes, bytearray)) else b""), max_pixels)
     return total
 
 
