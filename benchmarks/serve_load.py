@@ -6,8 +6,10 @@ level, and prints requests/s, p50, p99 and errors. A minimal asyncio client keep
 generator's own CPU cost low: it shares the machine with the server.
 
 With ``--abuse N``, N of each level's clients send only bad requests instead, in turn: a body over
-the upload limit, a PNG whose header declares more than the pixel limit, a 12-MP photo, and a batch
-of 64 photos that cannot be read before the deadline. The figures are then the good clients' own.
+the upload limit, a PNG whose header declares more than the pixel limit, a 12-MP photo, a batch
+of 64 photos that cannot be read before the deadline, and a 9 MB GIF of 35,000 comment blocks; and
+``--idle`` sockets (default 300 with --abuse) are held open sending nothing, reopened as the server
+closes them. The figures are then the good clients' own.
 
 Goals on a 2-core machine: p99 <= 50 ms at concurrency 8, >= 300 requests/s at 32, no errors;
 with 8 of 32 clients abusive, good requests p99 <= 1 s and no errors.
@@ -70,8 +72,10 @@ def _abusive_requests(host: str, limits: dict) -> list[bytes]:
     bomb = _encoded(Image.new("L", (side, side), 255), "PNG")  # a few KB that would decode to 1.5x the limit
     photo = _encoded(_photo(4000, 3000), "JPEG", quality=85)
     small_photo = _encoded(_photo(1600, 1200), "JPEG", quality=85)
+    # comment blocks whose text PIL's GIF parser would join by copying, quadratic in their count
+    gif = b"GIF89a\x1c\x00\x1c\x00\x00\x00\x00" + (b"\x21\xfe" + b"\xff" + b"c" * 255 + b"\x00") * 35_000 + b"\x3b"
     return [_request(host, too_long), _request(host, bomb), _request(host, photo),
-            _request(host, *[small_photo] * limits["max_batch"], path="/api/v1/predict/batch")]
+            _request(host, *[small_photo] * limits["max_batch"], path="/api/v1/predict/batch"), _request(host, gif)]
 
 
 async def _exchange(reader, writer, request: bytes) -> tuple[int, bytes]:
@@ -104,6 +108,20 @@ async def _abuser(host: str, port: int, requests: list[bytes], offset: int, stop
         statuses[status] = statuses.get(status, 0) + 1
 
 
+async def _idler(host: str, port: int, stop: float) -> None:
+    """Hold a connection that sends nothing until ``stop``, opening another whenever the server closes it."""
+    while time.perf_counter() < stop:
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            await asyncio.wait_for(reader.read(1), max(stop - time.perf_counter(), 0.01))
+        except (OSError, asyncio.TimeoutError):
+            await asyncio.sleep(0.1)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
 async def _client(host: str, port: int, request: bytes, start: float, stop: float, budget: list[int],
                   latencies: list[float], errors: list[int]) -> None:
     reader = writer = None
@@ -131,7 +149,7 @@ async def _client(host: str, port: int, request: bytes, start: float, stop: floa
 
 
 async def _level(host: str, port: int, request: bytes, concurrency: int, warmup: float, duration: float,
-                 max_requests: int, abusive: list[bytes], abusers: int) -> dict:
+                 max_requests: int, abusive: list[bytes], abusers: int, idle: int) -> dict:
     latencies: list[float] = []
     errors: list[int] = []
     statuses: dict = {}
@@ -140,7 +158,8 @@ async def _level(host: str, port: int, request: bytes, concurrency: int, warmup:
     budget = [max_requests]
     await asyncio.gather(*(_client(host, port, request, start, stop, budget, latencies, errors)
                            for _ in range(concurrency - abusers)),
-                         *(_abuser(host, port, abusive, i, stop, statuses) for i in range(abusers)))
+                         *(_abuser(host, port, abusive, i, stop, statuses) for i in range(abusers)),
+                         *(_idler(host, port, stop) for _ in range(idle)))
     elapsed = min(time.perf_counter(), stop) - start
     ms = np.array(latencies) * 1000
     return {"concurrency": concurrency, "requests": len(latencies), "seconds": round(elapsed, 2),
@@ -170,7 +189,10 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=50_000, help="at most this many requests per level")
     ap.add_argument("--abuse", type=int, default=0, metavar="N",
                     help="N clients of each level send oversized, pixel-bomb, photo and slow-batch requests (default: 0)")
+    ap.add_argument("--idle", type=int, metavar="N", help="sockets held open sending nothing (default: 300 with "
+                    "--abuse, else 0)")
     args = ap.parse_args()
+    idle = args.idle if args.idle is not None else (300 if args.abuse else 0)
 
     proc = None
     url = args.url
@@ -187,7 +209,8 @@ def main() -> None:
           f"at start (other work on the machine lowers every figure)")
     print(f"# server {url} ({'started here, torch 1 thread' if proc else 'given'}); image {args.image} "
           f"({Path(args.image).stat().st_size} B); {args.duration:g} s per level after {args.warmup:g} s warm-up, "
-          f"at most {args.max_requests} requests" + (f"; {args.abuse} clients abusive" if args.abuse else ""))
+          f"at most {args.max_requests} requests" + (f"; {args.abuse} clients abusive" if args.abuse else "")
+          + (f"; {idle} idle sockets" if idle else ""))
     # CPU per request does not depend on how busy the machine is: 2 cores / it bounds a quiet machine's req/s
     print(f"{'concurrency':>11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'server CPU ms/req':>18} {'client CPU ms/req':>18}")
@@ -195,7 +218,7 @@ def main() -> None:
         for c in (int(x) for x in args.concurrency.split(",")):
             cpu0 = (_cpu_seconds(proc.pid) if proc else 0.0), _cpu_seconds()
             r = asyncio.run(_level(parts.hostname, parts.port, request, c, args.warmup, args.duration,
-                                   args.max_requests, abusive, min(args.abuse, c - 1)))
+                                   args.max_requests, abusive, min(args.abuse, c - 1), idle))
             sent = max(r["sent"], 1)  # warm-up requests included, as in the CPU times
             server_ms = f"{(_cpu_seconds(proc.pid) - cpu0[0]) / sent * 1000:.2f}" if proc else "n/a"
             client_ms = f"{(_cpu_seconds() - cpu0[1]) / sent * 1000:.2f}"

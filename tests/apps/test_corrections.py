@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import time
 
 import httpx
 import numpy as np
@@ -214,3 +215,39 @@ def test_stats_escape_control_characters_a_stored_row_holds(filled, capsys):
     assert cli.main(["corrections", "stats", "--db", filled]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "read \\x1b[2J -> was 3: 1" in out
+
+
+def _canvas_png(side: int) -> bytes:
+    """A transparent canvas of side x side-1 pixels holding one stroke: a few tens of kB, heavy to decode."""
+    alpha = np.zeros((side - 1, side), np.uint8)
+    for i in range(side // 3, 2 * side // 3):
+        alpha[i, i - side // 60:i + side // 60] = 255
+    rgba = np.dstack([np.zeros_like(alpha)] * 3 + [alpha])
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_large_corrections_wait_in_the_slow_lane_and_one_answered_503_is_not_stored(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    png = _canvas_png(1999)  # under the test server's 4,000,000-pixel limit; ~150 MB to decode
+    with live_server(tmp_path) as s:
+        rss0 = _rss_mb(s.pid, "VmRSS")
+
+        def send(i):
+            return httpx.post(f"{s.url}/api/v1/corrections", files={"image": ("c.png", png, "image/png")},
+                              data={"correct": "7", "writer": f"lane-{i}"}, timeout=60).status_code
+        with ThreadPoolExecutor(12) as pool:
+            statuses = list(pool.map(send, range(12)))
+        time.sleep(4)  # whatever a worker still had in hand when its request was answered
+        grown = _rss_mb(s.pid, "VmHWM") - rss0
+        stored = sum(1 for c in open_store(s.db).rows() if (c.writer or "").startswith("lane-"))
+    assert set(statuses) <= {201, 429, 503}  # 429: past the client's share of large work
+    assert stored == statuses.count(201)  # what was answered 503 is not in the store
+    assert grown < 600, f"{grown:.0f} MB: the decodes ran side by side"
+
+
+def _rss_mb(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024

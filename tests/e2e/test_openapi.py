@@ -18,7 +18,8 @@ def operations(server):
 
 
 OPERATIONS = ["POST /api/v1/predict", "POST /api/v1/predict/batch", "POST /api/v1/read", "GET /api/v1/health",
-              "POST /api/v1/corrections", "GET /api/v1/review", "POST /api/v1/review/{ident}"]
+              "POST /api/v1/corrections", "GET /api/v1/review", "POST /api/v1/review/{ident}",
+              "POST /api/v1/review/merge"]
 
 
 def test_the_spec_lists_every_operation(operations):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.apps.server import HEADER_TIMEOUT_S
+from digitrec.apps.server import FIRST_BYTE_S, HEADER_TIMEOUT_S, MAX_CLIENT_CONNECTIONS
 
 SECRET = "/etc/hostname"
 
@@ -340,3 +341,174 @@ def test_openapi_documents_the_error_format(server):
     predict = spec["paths"]["/api/v1/predict"]["post"]["responses"]
     assert {"400", "413", "503"} <= set(predict)
     assert json.dumps(predict["400"]).count("ErrorOut") >= 1
+
+
+# --- connections ------------------------------------------------------------------------------
+
+def test_hundreds_of_idle_sockets_lock_no_one_out_and_are_closed(server):
+    parts = urlsplit(server.url)
+    socks = [socket.create_connection((parts.hostname, parts.port), timeout=FIRST_BYTE_S + 10) for _ in range(300)]
+    try:
+        time.sleep(0.5)
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+        seven = open("examples/seven.png", "rb").read()
+        r = httpx.post(f"{server.url}/api/v1/predict", files={"image": ("7.png", seven, "image/png")}, timeout=10)
+        assert r.status_code == 200 and r.json()["digit"] == 7
+        t0 = time.monotonic()
+        for s in socks:  # a connection that never sends a byte is let go, as an idle kept-alive one is
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        assert time.monotonic() - t0 < FIRST_BYTE_S + 5
+    finally:
+        for s in socks:
+            s.close()
+
+
+class _Transport:
+    """What the server's protocol asks of a socket, from a remote address."""
+
+    def __init__(self, host: str):
+        self.host, self.closed = host, False
+
+    def get_extra_info(self, name, default=None):
+        return (self.host, 40000) if name == "peername" else default
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def set_protocol(self, protocol):
+        pass
+
+
+def _protocol():
+    import asyncio
+
+    from uvicorn import Config
+    from uvicorn.server import ServerState
+
+    from digitrec.apps.server import _Connections
+
+    config = Config(lambda scope, receive, send: None)
+    config.load()
+    return _Connections(config, ServerState(), {}, asyncio.new_event_loop())
+
+
+def test_one_remote_address_holds_a_bounded_number_of_connections():
+    kept = [_protocol() for _ in range(MAX_CLIENT_CONNECTIONS + 1)]
+    socks = [_Transport("203.0.113.7") for _ in kept]
+    for p, t in zip(kept, socks):
+        p.connection_made(t)
+    assert [t.closed for t in socks] == [False] * MAX_CLIENT_CONNECTIONS + [True]
+    other = _Transport("198.51.100.1")
+    _protocol().connection_made(other)
+    assert not other.closed  # another address is not held back
+    kept[0].connection_lost(None)
+    again = _Transport("203.0.113.7")
+    _protocol().connection_made(again)
+    assert not again.closed  # a closed connection frees its place
+
+
+# --- lanes --------------------------------------------------------------------------------------
+
+def _photo_jpeg(width: int, height: int) -> bytes:
+    """A lit sheet with sensor grain and one stroke: cheap to send, the ink stage's most costly kind of picture."""
+    rng = np.random.default_rng(0)
+    light = np.linspace(150, 220, width)[None, :] + np.linspace(0, 20, height)[:, None]
+    sheet = np.clip(light + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8)
+    sheet[height // 3:2 * height // 3, width // 2 - 6:width // 2 + 6] = 30
+    buf = io.BytesIO()
+    Image.fromarray(sheet).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_a_drawing_is_answered_promptly_while_photos_under_a_megapixel_keep_coming(server):
+    photo, seven = _photo_jpeg(1000, 750), open("examples/seven.png", "rb").read()
+    stop, latencies = threading.Event(), []
+
+    def photos():
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                client.post(f"{server.url}/api/v1/predict", files={"image": ("p.jpg", photo, "image/jpeg")})
+
+    senders = [threading.Thread(target=photos) for _ in range(4)]
+    for t in senders:
+        t.start()
+    try:
+        time.sleep(1)
+        with httpx.Client(timeout=30) as client:
+            for _ in range(10):
+                t0 = time.perf_counter()
+                r = client.post(f"{server.url}/api/v1/predict", files={"image": ("7.png", seven, "image/png")})
+                latencies.append(time.perf_counter() - t0)
+                assert r.status_code == 200
+    finally:
+        stop.set()
+        for t in senders:
+            t.join()
+    assert sorted(latencies)[len(latencies) // 2] < 0.4, latencies
+
+
+def test_one_client_past_its_share_of_large_work_gets_429_with_retry_after(server):
+    side = int(server.limits["max_pixels"] ** 0.5) - 1
+    page = _striped_page_png(side, 0)
+
+    def send(_):
+        return httpx.post(f"{server.url}/api/v1/predict", files={"image": ("p.png", page, "image/png")}, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(8)))
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused and {r.status_code for r in answers} <= {200, 429, 503}
+    assert refused[0].headers["retry-after"] == "1" and set(refused[0].json()) == {"error"}
+    time.sleep(server.limits["timeout_s"])  # the others' work ends with their deadline
+    assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+
+
+def test_a_forwarded_host_is_not_written_into_the_page(server):
+    r = httpx.get(f"{server.url}/", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+                  timeout=10)
+    assert r.status_code == 200 and "evil.example" not in r.text
+
+
+def test_two_host_headers_on_the_wire_are_a_400(server):
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(f"GET /api/v1/health HTTP/1.1\r\nHost: {parts.netloc}\r\nHost: evil.example\r\n\r\n".encode())
+        head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 400"), head[:200]
+
+
+# --- the API's contract ---------------------------------------------------------------------------
+
+def test_trace_and_unknown_api_versions_get_the_projects_json_errors(server):
+    trace = httpx.request("TRACE", f"{server.url}/api/v1/predict", timeout=10)
+    assert trace.status_code == 405 and set(trace.json()) == {"error"} and "GET" in trace.headers["allow"]
+    v2 = httpx.get(f"{server.url}/api/v2/predict", timeout=10)
+    assert v2.status_code == 404 and set(v2.json()) == {"error"}
+    wrong = httpx.get(f"{server.url}/api/v1/predict", timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and set(wrong.json()) == {"error"}
+    page = httpx.post(f"{server.url}/", timeout=10)
+    assert page.status_code == 405 and "GET" in page.headers["allow"]
+
+
+def test_the_specs_example_image_is_read(server):
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    body = spec["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    example = body["properties"]["image"]["examples"][0]
+    r = httpx.post(f"{server.url}/api/v1/predict", json={"image": example}, timeout=10)
+    assert r.status_code == 200 and r.json()["digit"] is None  # a blank picture: no digit
+
+
+def test_a_chunked_body_over_the_limit_to_review_is_413(server):
+    def chunks():
+        yield b'{"value": "'
+        for _ in range(server.limits["max_upload_bytes"] // 65536 + 2):
+            yield b"1" * 65536
+        yield b'"}'
+    r = httpx.post(f"{server.url}/api/v1/review/0", content=chunks(), headers={"content-type": "application/json"},
+                   timeout=30)
+    assert r.status_code == 413 and set(r.json()) == {"error"}

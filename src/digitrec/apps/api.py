@@ -7,6 +7,7 @@ import base64
 import binascii
 import io
 import json
+import threading
 import time
 from dataclasses import asdict
 from typing import Literal
@@ -126,9 +127,14 @@ class CorrectionOut(BaseModel):
     kind: str
 
 
+# a blank 28x28 PNG: an example a client can send as it is (it reads as no digit)
+EXAMPLE_IMAGE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAFklEQVR42mP8z4AbMDGMSo5KjkpCAQCD"
+                 "/gE3G98i8wAAAABJRU5ErkJggg==")
+
+
 class ImageIn(BaseModel):
     image: str = Field(description="the image file's bytes in base64, optionally as a data: URL",
-                       examples=["data:image/png;base64,iVBORw0KGgo..."])
+                       examples=[EXAMPLE_IMAGE])
 
 
 class BatchIn(BaseModel):
@@ -150,6 +156,7 @@ def _body_doc(field: str, many: bool, model: type[BaseModel]) -> dict:
 
 ERRORS = {code: {"model": ErrorOut, "description": why} for code, why in {
     400: "not an image, damaged, empty, bad base64 or bad JSON", 401: "the server wants its API key",
+    429: "this client has its share of large work in progress already",
     403: "a cross-origin request from an origin not allowed", 408: "body not received in time",
     413: "body, image or batch over its limit", 415: "neither multipart/form-data nor application/json",
     422: "a query parameter of the wrong type", 500: "a bug in the server (logged there)",
@@ -221,6 +228,11 @@ async def _in_time(awaitable, when: float, status: int, what: str):
         raise ApiError(status, f"{what} did not finish within the request timeout") from None
 
 
+def _client(request: Request) -> str | None:
+    """The address a request came from: whose share of the slow lane it takes."""
+    return request.client.host if request.client else None
+
+
 def _png_url(x28: np.ndarray | None) -> str | None:
     if x28 is None:
         return None
@@ -238,7 +250,8 @@ async def _predict_uploads(request: Request, engine: Engine, limits: Limits, man
     images = await _in_time(_read_images(request, many, limits.max_batch if many else 1, names), when, 408,
                             "receiving the request body")
     prefixes = [f"{n}: " for n in names] if many else [""]
-    read = await _in_time(engine.read(images, prefixes, when, each=many), when, 503, "reading the image")
+    read = await _in_time(engine.read(images, prefixes, when, _client(request), each=many), when, 503,
+                          "reading the image")
     out = []
     for item in read:
         if isinstance(item, InputError):
@@ -292,6 +305,32 @@ async def _read_correction(request: Request) -> tuple[CorrectionIn, bytes]:
     return doc, _b64(doc.image, "image") if image is None else image
 
 
+class _Verdict:
+    """Decided once, under a lock: the worker stores the correction (it asks while time is left) or the
+    request is answered 503 (the deadline passed first), never both."""
+
+    def __init__(self, when: float):
+        self.when, self._lock, self._by = when, threading.Lock(), None
+
+    def claim(self, who: str) -> bool:
+        with self._lock:
+            if self._by is None and (who == "late" or time.monotonic() <= self.when):
+                self._by = who
+            return self._by == who
+
+
+async def _stored_in_time(verdict: _Verdict, work) -> int:
+    """The stored correction's id, or a 503 once the deadline passes and the worker has not committed."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), max(verdict.when - time.monotonic(), 0))
+    except asyncio.TimeoutError:
+        if verdict.claim("late"):  # the worker rolls back, or decodes nothing if it has not begun
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is expected, not logged
+            raise ApiError(503, "storing the correction did not finish within the request timeout") from None
+        return await task  # it was committing as the time ran out: it is stored, and answered so
+
+
 def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
@@ -315,7 +354,7 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
     async def read(request: Request, kind: Literal["any", "digits", "amount", "date", "boxes"] = _KIND):
         when = time.monotonic() + limits.timeout_s
         (image,) = await _in_time(_read_images(request, False, 1), when, 408, "receiving the request body")
-        return (await _in_time(engine.read_number(image, when, kind), when, 503, "reading the number")).to_dict()
+        return (await _in_time(engine.read_number(image, when, _client(request), kind), when, 503, "reading the number")).to_dict()
 
     @api.get("/health", response_model=HealthOut, summary="Liveness, the model in use and the limits in force",
              responses={500: ERRORS[500]})
@@ -339,11 +378,12 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         doc, image = await _in_time(_read_correction(request), when, 408, "receiving the request body")
         if not image:
             raise ApiError(400, "image: empty file")
+        verdict = _Verdict(when)
         try:
-            ident = await _in_time(asyncio.to_thread(
-                store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
-                model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels),
-                when, 503, "storing the correction")
+            ident = await _stored_in_time(verdict, engine.run_until(
+                when, [image], _client(request), store.add, image, doc.correct, read=doc.read, kind=doc.kind, source=doc.source,
+                model_checksum=engine.recognizer.checkpoint.checksum, writer=doc.writer, limit=limits.max_pixels,
+                in_time=lambda: verdict.claim("stored")))
         except StoreError as e:  # its words name the database: they go to the server's log, not to the client
             log.error("%s", e)
             raise ApiError(503, "the correction could not be stored: the server's database failed; "
@@ -355,7 +395,8 @@ def api_router(engine: Engine, limits: Limits, store: Store | None = None) -> AP
         path = request.scope["path"]
         allowed = sorted({m for r in api.routes if getattr(r, "path", None) == path for m in r.methods})
         if allowed:
-            raise ApiError(405, f"{path} takes {' or '.join(allowed)}, not {request.method}")
+            raise ApiError(405, f"{path} takes {' or '.join(allowed)}, not {request.method}",
+                           {"allow": ", ".join(allowed)})
         raise ApiError(404, f"no endpoint {request.method} {path}; the API is described at /openapi.json")
 
     return api

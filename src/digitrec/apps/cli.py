@@ -150,7 +150,7 @@ def cmd_serve(args) -> int:
     serve(args.model, host=args.host, port=args.port, limits=limits,
           api_key=args.api_key or os.environ.get("DIGITREC_API_KEY") or None, cors_origins=tuple(args.cors_origin),
           trust_unverified=args.trust_unverified, store_corrections=args.store_corrections, db=args.db,
-          review=args.review)
+          review=args.review, allowed_hosts=tuple(args.allowed_host), proxy=args.proxy)
     return 0
 
 
@@ -283,7 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve a web page (draw or upload a digit) at / and a REST API at /api/v1 "
                                    "(spec at /openapi.json). Limits not given as options come from "
                                    "DIGITREC_MAX_UPLOAD_BYTES, DIGITREC_MAX_PIXELS, DIGITREC_MAX_BATCH and "
-                                   "DIGITREC_TIMEOUT, else the defaults shown.")
+                                   "DIGITREC_TIMEOUT, else the defaults shown. For a large deployment, put a reverse "
+                                   "proxy in front and let it cap connections per client (nginx: limit_conn, "
+                                   "client_header_timeout, keepalive_timeout): behind it every client has the "
+                                   "proxy's address, and this server caps only requests in flight (256).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=7860, help="port, 1-65535 (default: 7860)")
     p.add_argument("--api-key", metavar="KEY", help="require this key on the API (Authorization: Bearer KEY) and the "
@@ -292,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
                    help="allow cross-origin API requests from ORIGIN (e.g. https://forms.example.org); repeatable; "
                         "default: none")
+    p.add_argument("--allowed-host", metavar="NAME", action="append", default=[],
+                   help="answer requests whose Host header names NAME (e.g. digits.example.org), and refuse the "
+                        "rest (421); repeatable; default: loopback names on loopback, any host elsewhere")
+    p.add_argument("--proxy", metavar="ADDRESS", help="the reverse proxy's IP address: its X-Forwarded-For and "
+                   "-Proto headers name the client (default: none, and X-Forwarded-* headers are ignored)")
     _add_model(p)
     p.add_argument("--max-upload-bytes", type=int, metavar="N", help="largest request body (default: 10000000)")
     p.add_argument("--max-pixels", type=int, metavar="N",

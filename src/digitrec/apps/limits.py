@@ -51,13 +51,13 @@ class Limits:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def json_error(request: Request, e: Exception) -> JSONResponse:
@@ -72,7 +72,7 @@ async def json_error(request: Request, e: Exception) -> JSONResponse:
 
 def _answer(request: Request, e: Exception) -> JSONResponse:
     if isinstance(e, ApiError):
-        return error_response(e.status, str(e))
+        return error_response(e.status, str(e), e.headers)
     if isinstance(e, ImageTooLarge):
         return error_response(413, str(e))
     if isinstance(e, InputError):
@@ -82,7 +82,7 @@ def _answer(request: Request, e: Exception) -> JSONResponse:
     if isinstance(e, RequestValidationError):
         return error_response(422, "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
     if isinstance(e, HTTPException):
-        return error_response(e.status_code, str(e.detail))
+        return error_response(e.status_code, str(e.detail), e.headers)  # a 405's Allow among them
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=e)
     return error_response(500, "internal error; the server has logged it")
 

@@ -2,12 +2,15 @@
 
 ``digitrec serve --review results.csv`` serves them from the run's review file (``batch.bulk.review_path``).
 The page shows one field at a time, its picture, the reading and the likeliest alternatives; the person
-confirms or types the right value with the keyboard. Each answer is written back into the results file
-(the value, and the field no longer unsure), recorded in the review file (so a restarted review goes on
-where it stopped) and stored as a correction for fine-tuning, where the server stores them.
+confirms or types the right value with the keyboard. Each answer is appended to the review file (so a
+restarted review goes on where it stopped) and stored as a correction for fine-tuning, where the server
+stores them; the answers are merged into the results file (the value, and the field no longer unsure) in
+one rewrite, not one per answer: when the last field is answered, on ``POST /api/v1/review/merge``, when
+the server stops, and when a queue opens with answers a stopped server did not merge.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import json
@@ -45,6 +48,10 @@ class ReviewIn(BaseModel):
                                                           "('' for an empty field)", examples=["90210"])
 
 
+class MergedOut(BaseModel):
+    merged: int = Field(description="fields of the results file set from answers")
+
+
 class ReviewQueue:
     """The unsure fields of one results file (CSV or JSONL) and its review file, with the answers so far."""
 
@@ -66,15 +73,16 @@ class ReviewQueue:
                     if not line.strip():
                         continue
                     item = json.loads(line)
-                    key = (item["file"], int(item["page"]), item["field"])
                     if "reviewed" in item:
-                        answers[key] = item["reviewed"]
+                        answers[_key(item)] = item["reviewed"]
                     else:
                         self.items.append(item)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{self.review}: not a review file ({e})") from None
         for item in self.items:
-            item["reviewed"] = answers.get((item["file"], int(item["page"]), item["field"]))
+            item["reviewed"] = answers.get(_key(item))
+        if answers:  # a server that stopped before merging them
+            self.merge()
 
     def listed(self) -> list[dict]:
         """Every item, numbered, with its picture as a data: URL."""
@@ -88,7 +96,8 @@ class ReviewQueue:
                 "picture": "data:image/png;base64," + item["picture"] if item.get("picture") else None}
 
     def answer(self, ident: int, value: str) -> dict:
-        """Record ``value`` for item ``ident``: in the results file, the review file and the store."""
+        """Record ``value`` for item ``ident``: appended to the review file, stored in the store; merged into
+        the results file once the last open item is answered. Blocking: the server calls it on a thread."""
         value = value.strip()
         if value and correction_problem("number", value):
             raise ApiError(400, f"value: digits 0-9 (and . , - /) only, not {value!r}")
@@ -96,43 +105,67 @@ class ReviewQueue:
             raise ApiError(404, f"no review item {ident}")
         item = self.items[ident]
         with self._lock:
-            self._rewrite(item, value)
             with open(self.review, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"file": item["file"], "page": item["page"], "field": item["field"],
                                     "reviewed": value}) + "\n")
             item["reviewed"] = value
+        if all(i["reviewed"] is not None for i in self.items):
+            self.merge()
         if self.store is not None and item.get("picture") and value:
             kind = "digit" if len(value) == 1 and len(item["value"]) <= 1 else "number"
             try:
                 self.store.add(base64.b64decode(item["picture"]), value, read=item["value"], kind=kind,
                                source="review", model_checksum=self.model_checksum)
-            except StoreError as e:  # the answer is in the results; only the copy for fine-tuning is lost
+            except StoreError as e:  # the answer is in the review file; only the copy for fine-tuning is lost
                 log.error("%s", e)
         return self._shown(ident)  # not the whole list: every item's picture, to answer one
 
-    def _rewrite(self, item: dict, value: str) -> None:
-        """The results file with the item's field set to ``value`` and no longer unsure, replaced whole."""
-        is_csv = self.results.suffix.lower() == ".csv"
-        with open(self.results, newline="", encoding="utf-8") as f:
-            if is_csv:
-                reader = csv.DictReader(f)
-                cols, rows = reader.fieldnames, [restore_row(r) for r in reader]
-            else:
-                rows = [json.loads(line) for line in f if line.strip()]
-        name = item["field"]
-        for row in rows:
-            if row["file"] == item["file"] and str(row["page"]) == str(item["page"]):
-                row[name] = value
-                row[f"{name}_unsure"] = "False" if is_csv else False
-        tmp = self.results.with_name(self.results.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8", opener=private.opener) as f:  # it becomes the results
-            if is_csv:
-                writer = csv.DictWriter(f, cols)
-                writer.writeheader()
-                writer.writerows(map(text_row, rows))
-            else:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
-        os.replace(tmp, self.results)
+    def merge(self) -> int:
+        """Write every answer into the results file (replaced whole, once), then the review file with one
+        answer line per item however often it was answered; return how many fields were set. The results
+        are replaced first: a stop between the two leaves answers that the next merge writes again."""
+        with self._lock:
+            answers = {_key(i): i["reviewed"] for i in self.items if i["reviewed"] is not None}
+            _write_back(self.results, answers)
+            tmp = self.review.with_name(self.review.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8", opener=private.opener) as f:
+                for item in self.items:
+                    f.write(json.dumps({k: v for k, v in item.items() if k != "reviewed"}) + "\n")
+                f.writelines(json.dumps({"file": k[0], "page": k[1], "field": k[2], "reviewed": v}) + "\n"
+                             for k, v in answers.items())
+            os.replace(tmp, self.review)
+            return len(answers)
+
+
+def _key(item: dict) -> tuple:
+    return item["file"], int(item["page"]), item["field"]
+
+
+def _write_back(results: Path, answers: dict[tuple, str]) -> None:
+    """``results`` with each answered field set and no longer unsure, replaced whole."""
+    is_csv = results.suffix.lower() == ".csv"
+    with open(results, newline="", encoding="utf-8") as f:
+        if is_csv:
+            reader = csv.DictReader(f)
+            cols, rows = reader.fieldnames, [restore_row(r) for r in reader]
+        else:
+            rows = [json.loads(line) for line in f if line.strip()]
+    fields: dict[tuple, list[tuple[str, str]]] = {}
+    for (file, page, name), value in answers.items():
+        fields.setdefault((file, str(page)), []).append((name, value))
+    for row in rows:
+        for name, value in fields.get((row["file"], str(row["page"])), ()):
+            row[name] = value
+            row[f"{name}_unsure"] = "False" if is_csv else False
+    tmp = results.with_name(results.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8", opener=private.opener) as f:  # it becomes the results
+        if is_csv:
+            writer = csv.DictWriter(f, cols)
+            writer.writeheader()
+            writer.writerows(map(text_row, rows))
+        else:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    os.replace(tmp, results)
 
 
 def review_router(queue: ReviewQueue | None) -> APIRouter:
@@ -150,10 +183,16 @@ def review_router(queue: ReviewQueue | None) -> APIRouter:
     async def items():
         return _queue().listed()
 
+    @api.post("/merge", response_model=MergedOut, responses={404: errors[404]},
+              summary="Write the answers so far into the results file now (also done when the last item is "
+                      "answered and when the server stops)")
+    async def merge():
+        return {"merged": await asyncio.to_thread(_queue().merge)}
+
     @api.post("/{ident}", response_model=ItemOut, responses=errors,
               summary="Answer one item: the reading confirmed, or the right value")
     async def answer(ident: int, body: ReviewIn):
-        return _queue().answer(ident, body.value)
+        return await asyncio.to_thread(_queue().answer, ident, body.value)  # file and store work: off the loop
 
     return api
 

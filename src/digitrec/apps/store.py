@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from PIL import Image
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, create_engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import deadline
 from ..data import private
 from ..data.corrections import CORRECTION_KINDS, correction_problem
 from ..errors import InputError
@@ -158,8 +160,11 @@ class Store:
 
     @_db_errors
     def add(self, image, correct: str, read: str = "", kind: str = "digit", source: str = "api",
-            model_checksum: str | None = None, writer: str | None = None, limit: int | None = None) -> int:
-        """Store one correction (``image`` as ``picture_png`` takes it); return its id."""
+            model_checksum: str | None = None, writer: str | None = None, limit: int | None = None,
+            in_time: Callable[[], bool] | None = None) -> int:
+        """Store one correction (``image`` as ``picture_png`` takes it); return its id. ``in_time`` is asked
+        inside the transaction, the row written: False rolls it back (``DeadlineExceeded``), so that a request
+        already answered with a timeout leaves nothing stored."""
         correct, read = str(correct).strip(), str(read or "").strip()
         problem = correction_problem(kind, correct)
         if problem:
@@ -168,11 +173,15 @@ class Store:
         _printable("writer", writer)
         if len(correct) > MAX_VALUE or len(read) > MAX_VALUE:
             raise InputError(f"a reading or correction is at most {MAX_VALUE} characters")
+        deadline.check()  # a request whose time ran out while it waited for a worker decodes nothing
         row = {"created_at": _utc(datetime.now(timezone.utc)), "kind": kind, "image_png": picture_png(image, limit), "read": read,
                "correct": correct, "model_checksum": model_checksum, "source": source[:64],
                "writer": writer[:64] if writer else None}
         with self._db.begin() as c:
-            return int(c.execute(insert(_corrections).values(**row).returning(_corrections.c.id)).scalar_one())
+            ident = int(c.execute(insert(_corrections).values(**row).returning(_corrections.c.id)).scalar_one())
+            if in_time is not None and not in_time():
+                raise deadline.DeadlineExceeded("the correction's time limit passed before it was stored")
+            return ident
 
     @_db_errors
     def rows(self, kind: str | None = None) -> list[Correction]:
