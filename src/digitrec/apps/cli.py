@@ -252,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="the checkpoint (.pt) to fit a policy for")
     p.add_argument("--out", metavar="PATH", help="where to write the checkpoint with its policy (default: MODEL)")
     p.add_argument("--n", type=int, default=200, help="renders per context (default: 200; photos a fifth of it)")
-    p.add_argument("--flag-right", type=float, default=0.025, metavar="SHARE",
-                   help="the most right reads flagged or rejected on the renders (default: 0.025)")
+    p.add_argument("--flag-right", type=float, default=0.02, metavar="SHARE",
+                   help="the most right reads flagged or rejected on the renders (default: 0.02)")
     p.add_argument("--reject-right", type=float, default=0.005, metavar="SHARE",
                    help="the most right reads rejected as not a digit (default: 0.005)")
     p.add_argument("--trust-unverified", action="store_true", help="load a checkpoint that has no content checksum")

@@ -114,7 +114,7 @@ def _light_accept(recognizer, n: int, seed: int, light_pass: float) -> float:
     return float(np.quantile(score, 1 - light_pass)) if score.size else recognizer.policy.light_accept
 
 
-def fit_policy(recognizer, n: int = 200, seed: int = CALIBRATION_SEED, flag_right: float = 0.025,
+def fit_policy(recognizer, n: int = 200, seed: int = CALIBRATION_SEED, flag_right: float = 0.02,
                reject_right: float = 0.005, light_pass: float = 0.93, progress: bool = True) -> ReadPolicy:
     """The recognizer's policy with ``light_accept``, ``reject_score``, ``unsure_score`` and ``unsure_confidence``
     fitted on held-out training renders (``n`` per context), and ``fitted`` saying on what and with which
