@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
 import shutil
@@ -15,10 +16,26 @@ from typing import NamedTuple
 
 import httpx
 import pytest
+import torch
 from PIL import Image, ImageDraw
+from threadpoolctl import threadpool_limits
 
 from digitrec import data
 from digitrec.training import train
+
+
+def pytest_configure(config):
+    # xdist workers share the cores: threads beyond a worker's share busy-wait on the other worker's. Here,
+    # training the small model costs 8 s of CPU on two torch threads and 5 s on one; fitting the logistic
+    # baseline on 2,000 images 9 s on two OpenBLAS threads and 1 s on one. The CLI and servers the tests start
+    # inherit the setting.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        torch.set_num_threads(threads)
+        config._thread_limits = threadpool_limits(threads)  # BLAS and OpenMP pools in this process, kept for the run
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,10 +53,19 @@ def mnist_test_small():
 
 
 @pytest.fixture(scope="session")
-def small_model(tmp_path_factory):
-    """Path of a fast-preset CNN trained for one epoch on 6,000 images in batches of 64 (a few seconds; ~96 %)."""
-    out = tmp_path_factory.mktemp("small_model")
-    train("cnn", "fast", out, train_subset=6000, test_subset=500, epochs=1, batch_size=64, progress=False)
+def small_model(tmp_path_factory, worker_id):
+    """Path of a fast-preset CNN trained for one epoch on 6,000 images in batches of 64 (~96 %).
+
+    Trained once per run, not once per xdist worker: the first worker to ask trains it (about 10 s of CPU) in the
+    folder the workers share, the others wait for it. Nobody writes to it after.
+    """
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "small_model"
+    with open(shared / "small_model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "small_model.done").exists():  # not model.pt: training writes it before it is done
+            train("cnn", "fast", out, train_subset=6000, test_subset=500, epochs=1, batch_size=64, progress=False)
+            (shared / "small_model.done").touch()
     return out / "model.pt"
 
 
@@ -77,6 +103,18 @@ def drawn_png(tmp_path):
         img.save(path)
         return path
     return make
+
+
+def reset_peak_rss(pid: int | str = "self") -> None:
+    """Bring a process's peak resident memory down to its current one, so that a later peak is new (Linux)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory since it started or since ``reset_peak_rss`` (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 # --- a live `digitrec serve`, shared by the HTTP tests (test_serve.py) and the browser tests (e2e/) ---

@@ -14,11 +14,14 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
+from conftest import peak_rss_mb, reset_peak_rss
 from PIL import Image
 
 import digitrec
 from digitrec import data
 from digitrec.apps import cli
+
+pytestmark = pytest.mark.network  # one digitrec serve for the module (conftest.server)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +72,6 @@ def _assert_json_error(r: httpx.Response, status: int) -> str:
 
 def _assert_healthy(url: str) -> None:
     assert httpx.get(f"{url}/api/v1/health", timeout=10).json()["status"] == "ok"
-
-
-def _peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory so far (Linux)."""
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 # --- what a client gets ----------------------------------------------------------------------
@@ -176,9 +173,11 @@ def test_bad_input_gets_a_json_error_and_the_server_keeps_serving(server, mnist,
 
 def test_a_20000x20000_png_bomb_is_refused_without_decoding_it(server):
     url = server.url
-    before = _peak_rss_mb(server.pid)  # no earlier test sends a bomb, so decoding one would show here
-    assert "too large" in _assert_json_error(_post_image(url, _png_bomb(20000, 20000)), 413)
-    assert _peak_rss_mb(server.pid) - before < 100  # decoding it would take 400 MB
+    bomb = _png_bomb(20000, 20000)
+    reset_peak_rss(server.pid)  # else an earlier, higher peak would hide this request's
+    before = peak_rss_mb(server.pid)
+    assert "too large" in _assert_json_error(_post_image(url, bomb), 413)
+    assert peak_rss_mb(server.pid) - before < 100  # decoding it would take 400 MB
     _assert_healthy(url)
 
 

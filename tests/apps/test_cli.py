@@ -1,8 +1,15 @@
+import argparse
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+
+from digitrec.apps import cli
+
+COMMANDS = ["data", "train", "evaluate", "predict", "read", "serve", "export", "report", "bulk", "template",
+            "corrections stats", "corrections export", "corrections import", "corrections purge", "finetune"]
 
 
 def run(*args, timeout=300):
@@ -10,10 +17,52 @@ def run(*args, timeout=300):
                           timeout=timeout)
 
 
+def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """Every runnable command of ``parser``: its subcommands, their verbs, and so on."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [prefix.strip()]
+    return [c for name, p in subs[0].choices.items() for c in _commands(p, f"{prefix}{name} ")]
+
+
+def test_the_commands_tested_here_are_all_the_clis_commands():
+    assert sorted(_commands(cli.build_parser())) == sorted(COMMANDS)
+
+
 def test_help_lists_every_command():
-    out = run("--help").stdout
-    for verb in ("data", "train", "evaluate", "predict"):
-        assert verb in out
+    r = run("--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: digitrec")
+    for command in {c.split()[0] for c in COMMANDS}:
+        assert re.search(rf"^    {command}\b", r.stdout, re.M), command
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([*command.split(), "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith(f"usage: digitrec {command}")
+    assert "options:" in out and "--help" in out
+
+
+# the cheap commands, run in this process (the subprocess tests below cover the module entry point)
+
+def test_data_reports_the_mnist_splits(capsys):
+    assert cli.main(["data", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["train"]["images"] == 60_000 and info["test"]["images"] == 10_000
+    assert info["test"]["shape"] == [28, 28] and sum(info["test"]["label_counts"]) == 10_000
+
+
+def test_predict_reads_the_example_seven(capsys):
+    assert cli.main(["predict", "examples/seven.png"]) == 0
+    assert capsys.readouterr().out.startswith("examples/seven.png: 7  (confidence")
+
+
+def test_read_reads_the_example_seven_as_the_number_7(capsys):
+    assert cli.main(["read", "--json", "examples/seven.png"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["file"] == "examples/seven.png" and row["text"] == "7" and [d["digit"] for d in row["digits"]] == [7]
 
 
 def test_predict_prints_digit_confidence_and_top3(drawn_png):
@@ -48,6 +97,7 @@ def test_blank_image_reports_no_digit(tmp_path):
     assert r.returncode == 0 and "no digit found" in r.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_json_reports_the_bundled_models_accuracy():
     r = run("evaluate", "--json")
     s = json.loads(r.stdout)
@@ -55,6 +105,7 @@ def test_evaluate_json_reports_the_bundled_models_accuracy():
     assert {"macro_f1", "roc_auc_ovr", "rmse", "per_class"} <= set(s)
 
 
+@pytest.mark.slow
 def test_train_cli_writes_a_checkpoint(tmp_path):
     r = run("train", "--model", "logreg", "--train-subset", 2000, "--out", tmp_path)
     assert r.returncode == 0 and (tmp_path / "model.pt").exists() and "test accuracy" in r.stdout
@@ -65,6 +116,7 @@ def test_bad_arguments_exit_2(argv):
     assert run(*argv).returncode == 2
 
 
+@pytest.mark.slow
 def test_library_warnings_stay_off_the_cli_stderr(tmp_path):
     # scikit-learn warns that L-BFGS stopped early on a subset; torch warns of deprecations
     r = run("train", "--model", "logreg", "--train-subset", "600", "--test-subset", "100", "--out", tmp_path)

@@ -42,6 +42,7 @@ def filled(tmp_path, digits):
     return url
 
 
+@pytest.mark.network
 def test_the_api_stores_a_correction_sent_as_json(server, digits):
     body = {"image": "data:image/png;base64," + base64.b64encode(_png(digits[0][0])).decode(), "correct": "7",
             "read": "1", "writer": "ann"}
@@ -52,6 +53,7 @@ def test_the_api_stores_a_correction_sent_as_json(server, digits):
     assert row.model_checksum == httpx.get(f"{server.url}/api/v1/health", timeout=10).json()["model"]["checksum"]
 
 
+@pytest.mark.network
 def test_the_api_stores_a_number_sent_as_multipart(server, digits):
     r = httpx.post(f"{server.url}/api/v1/corrections", files={"image": ("f.png", _png(digits[0][1]), "image/png")},
                    data={"correct": "90210", "read": "90216", "kind": "number", "source": "review"}, timeout=30)
@@ -60,6 +62,7 @@ def test_the_api_stores_a_number_sent_as_multipart(server, digits):
     assert (row.correct, row.kind, row.source) == ("90210", "number", "review")
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("body, words", [({"image": "aGVsbG8=", "correct": "7"}, "image"),
                                          ({"image": "", "correct": "7"}, "empty"),
                                          ({"correct": "7"}, "image"),
@@ -73,6 +76,7 @@ def test_a_bad_correction_is_a_json_400_and_nothing_is_stored(server, digits, bo
     assert open_store(server.db).count() == before
 
 
+@pytest.mark.network
 def test_a_server_told_not_to_store_refuses_corrections(tmp_path, digits):
     with live_server(tmp_path, "--no-store-corrections") as s:
         assert httpx.get(f"{s.url}/api/v1/health", timeout=10).json()["stores_corrections"] is False
@@ -136,6 +140,7 @@ def test_purge_wants_to_be_told_what_and_then_deletes(filled, capsys):
     assert "60 corrections deleted" in capsys.readouterr().out and open_store(filled).count() == 0
 
 
+@pytest.mark.slow
 def test_finetune_writes_a_model_that_reads_and_says_before_and_after(filled, tmp_path, capsys):
     assert cli.main(["finetune", "--db", filled, "--steps", "5", "--out", str(tmp_path / "ft")]) == 0
     out = capsys.readouterr().out
@@ -146,6 +151,7 @@ def test_finetune_writes_a_model_that_reads_and_says_before_and_after(filled, tm
     assert "7" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_finetune_keeps_the_old_model_when_mnist_falls(filled, tmp_path, capsys, monkeypatch):
     from digitrec.training import finetune
 
@@ -155,6 +161,7 @@ def test_finetune_keeps_the_old_model_when_mnist_falls(filled, tmp_path, capsys,
     assert not (tmp_path / "ft" / "model.pt").exists()
 
 
+@pytest.mark.network
 def test_a_broken_database_is_a_503_that_names_no_server_path(tmp_path, digits):
     with live_server(tmp_path) as s:
         body = {"image": base64.b64encode(_png(digits[0][0])).decode(), "correct": "7"}

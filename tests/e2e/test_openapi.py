@@ -10,6 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+pytestmark = pytest.mark.network
+
 
 @pytest.fixture(scope="module")
 def operations(server):

@@ -11,7 +11,8 @@ HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "R
 FIGURES = {"class-counts", "pixel-histogram", "mean-images", "embedding", "training-curves", "per-class",
            "confusion", "confident-errors-0", "roc", "reliability", "preprocessing-before-after", "robustness"}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.browser, pytest.mark.slow,  # renders a report first
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
 
 @pytest.fixture(scope="module")

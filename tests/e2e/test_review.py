@@ -19,7 +19,8 @@ from digitrec.forms import load_template
 CHROMIUM = "/usr/bin/chromium"
 ANSWER_MS = 60_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.browser, pytest.mark.network, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ CHROMIUM = "/usr/bin/chromium"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seven.png"
 ANSWER_MS = 60_000  # to wait for an answer: generous, the machine may be busy
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.browser, pytest.mark.network,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,8 @@ def test_correcting_a_reading_stores_it_in_the_sqlite_store(page, server):
     _correct_a_drawn_one_as_a_4(page, server.db)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_correcting_a_reading_stores_it_in_postgresql(browser, postgres_url, tmp_path):
     with live_server(tmp_path, db=postgres_url) as s:
         pg = browser.new_page(viewport={"width": 1200, "height": 900})

@@ -44,6 +44,7 @@ def test_a_class_the_ink_stage_broke_is_read(bundled, report_digits, context, le
     assert _accuracy(bundled, context, *report_digits) >= least
 
 
+@pytest.mark.slow
 def test_a_small_digit_in_a_photo_is_found_and_read(bundled, report_digits):
     x, y = report_digits
     assert _accuracy(bundled, "small_in_photo", x[:20], y[:20]) >= 0.85  # read whole: about 60 %
@@ -79,14 +80,16 @@ def test_few_correct_mnist_reads_are_flagged_and_most_errors_are(bundled):
     assert unsure[~right].mean() >= 0.5  # a handful of errors in 2,000: the benchmark has the real figure
 
 
-def test_a_reading_that_overrules_a_confident_light_path_is_unsure(bundled):
-    # an 8 drawn on a canvas that the light path reads as an 8 (confidence 1.0, but a digit score it doubts);
-    # a one-stroke reading of the ink stage scores higher and says 1 with confidence 0.9997
+def test_an_eight_the_ink_stage_can_overrule_is_read_right_or_flagged(bundled):
+    # an 8 drawn on a canvas that the light path reads as an 8 but with a digit score it doubts; a one-stroke
+    # reading of the ink stage can score higher and say 1, confidently: such a reading must come flagged
     x, y = split(*data.load_mnist("test"), "tuning")
     p = bundled.predict(CONTEXTS["canvas"].render(x[113:114], 0, start=113)[0])
-    assert y[113] == 8 and (p.digit == 8 or p.unsure)
+    assert y[113] == 8
+    assert p.digit == 8 or p.unsure, f"read {p.digit} ({p.confidence:.4f}) and not flagged"
 
 
+@pytest.mark.slow
 def test_a_second_network_flags_scribbles_the_first_reads_as_sure_digits(bundled):
     scribbles = NON_DIGITS["scribble"].render(300, SEED)
     alone = recognizer.Recognizer(bundled.backend)  # the same model with no second opinion
@@ -96,6 +99,7 @@ def test_a_second_network_flags_scribbles_the_first_reads_as_sure_digits(bundled
     assert passed(bundled) < passed(alone)
 
 
+@pytest.mark.slow
 def test_the_second_network_flags_few_more_correct_mnist_reads(bundled):
     x, y = split(*data.load_mnist("test"), "report")
     alone = recognizer.Recognizer(bundled.backend)

@@ -250,6 +250,7 @@ def run_cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_reads_numbers_as_text_and_json(tmp_path, digit_ink):
     img, boxes = field(digit_ink, "4096", gap=20)
     path = tmp_path / "zip.png"

@@ -66,8 +66,10 @@ def test_loading_a_missing_model_is_an_input_error(tmp_path):
 
 
 def test_any_checkpoint_can_be_loaded(small_model, drawn_png):
-    p = digitrec.load(small_model).predict(drawn_png(1))
-    assert isinstance(p, Prediction) and p.digit is not None
+    r = digitrec.load(small_model)
+    assert r.checkpoint.checksum != digitrec.load().checkpoint.checksum  # not the bundled model
+    p = r.predict(drawn_png(1))
+    assert isinstance(p, Prediction) and p.digit == 1
 
 
 def test_batched_preprocessing_costs_no_accuracy_on_mnist(small_model, mnist_test_small):

@@ -20,6 +20,7 @@ from digitrec.training import train
 LIMIT = 600    # test images scored: every digit present, a few seconds per model
 SAMPLE = 300   # training images in the embeddings
 ROBUST = 50    # test images, and images per not-a-digit set, in the robustness table
+slow = pytest.mark.slow  # the module's report: two models scored, embedded and rendered (about 30 s here)
 HEADINGS = ["Data (EDA)", "Training", "Scores", "Model comparison", "Errors", "ROC and calibration",
             "Real-world input"]
 
@@ -44,6 +45,7 @@ def report(models, tmp_path_factory):
     return out, metrics
 
 
+@slow
 def test_writes_a_self_contained_page_with_every_section(report):
     out, _ = report
     page = (out / "report.html").read_text()
@@ -53,6 +55,7 @@ def test_writes_a_self_contained_page_with_every_section(report):
     assert not re.search(r"https?://|<script|<link|url\(", page)
 
 
+@slow
 def test_metrics_match_scikit_learn_on_the_same_predictions(report, models):
     out, _ = report
     written = json.loads((out / "metrics.json").read_text())
@@ -77,6 +80,7 @@ def test_metrics_match_scikit_learn_on_the_same_predictions(report, models):
         assert f"{s['macro_f1']:.4f}" in page
 
 
+@slow
 def test_compares_the_models_side_by_side(report, models):
     out, metrics = report
     page = (out / "report.html").read_text()
@@ -91,6 +95,7 @@ def test_compares_the_models_side_by_side(report, models):
     assert [m["name"] for m in metrics["models"]] == ["CNN (fast preset)", "Logistic regression (baseline)"]
 
 
+@slow
 def test_lists_the_most_confident_mistakes_first(report):
     _, metrics = report
     _, y = data.load_mnist("test")
@@ -106,12 +111,14 @@ def test_lists_the_most_confident_mistakes_first(report):
         assert counts == sorted(counts, reverse=True)
 
 
+@slow
 def test_reliability_bins_hold_every_test_image(report):
     _, metrics = report
     for m in metrics["models"]:
         assert sum(m["reliability"]["count"]) == LIMIT
 
 
+@slow
 def test_data_analysis_describes_the_data_and_is_cached(report):
     out, metrics = report
     x_train, y_train = data.load_mnist("train")
@@ -129,6 +136,7 @@ def test_data_analysis_describes_the_data_and_is_cached(report):
     assert np.bincount(again["sample_labels"]).tolist() == [SAMPLE // 10] * 10
 
 
+@slow
 def test_real_world_input_shows_each_corruption_and_not_a_digit_set(report):
     out, _ = report
     section = (out / "report.html").read_text().split("<h2>Real-world input</h2>")[1].split("</section>")[0]
@@ -139,6 +147,7 @@ def test_real_world_input_shows_each_corruption_and_not_a_digit_set(report):
     assert f"first {ROBUST:,} test images" in section and "python benchmarks/robustness.py --n 10000" in section
 
 
+@slow
 def test_real_world_input_numbers_are_the_robustness_table_of_the_same_images(report, models):
     out, _ = report
     written = json.loads((out / "metrics.json").read_text())["real-world-input"]

@@ -12,7 +12,9 @@ import torch
 from digitrec import checkpoint
 from digitrec.training import train
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+pytestmark = pytest.mark.slow  # torchrun: two processes training
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 RUN = dict(train_subset=4000, test_subset=1000, epochs=2, batch_size=128)  # 31 steps of 128 (64 per rank) per epoch
 
 # What a user's own script under torchrun does: call train() on every rank. Each rank also saves the

@@ -43,6 +43,7 @@ def tiny_line_model(tmp_path_factory):
     return out / "line.pt", metrics
 
 
+@pytest.mark.slow
 def test_training_lowers_the_ctc_loss_and_writes_a_loadable_model(tiny_line_model):
     path, metrics = tiny_line_model
     # an untrained model's CTC loss on these fields is about 25; a few dozen steps halve it
@@ -52,6 +53,7 @@ def test_training_lowers_the_ctc_loss_and_writes_a_loadable_model(tiny_line_mode
     assert reading.text == ""
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_given_model(tiny_line_model, tmp_path):
     path, metrics = tiny_line_model
     tuned = train_line(tmp_path, steps=12, batch_size=16, workers=0, progress=False, eval_fields=10,
@@ -61,6 +63,7 @@ def test_fine_tuning_starts_from_the_given_model(tiny_line_model, tmp_path):
     assert 0 <= tuned["held_out_restyled_field_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_line_model_exports_to_onnx_runtime_with_the_same_reading(tiny_line_model, tmp_path):
     path, _ = tiny_line_model
     r = subprocess.run([sys.executable, "-m", "digitrec.apps.cli", "export", "--model", str(path), "--out", str(tmp_path)],

@@ -15,7 +15,7 @@ from digitrec import InputError, checkpoint
 from digitrec.apps import cli
 from digitrec.training import train
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 RUN = dict(train_subset=2000, test_subset=500, epochs=2)  # 15 steps of 128 per epoch
 # a checkpoint every 5 steps, so the first one lands mid-epoch
 FLAGS = ["--preset", "fast", "--device", "cpu", "--checkpoint-every", "5",
@@ -39,6 +39,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 def test_run_killed_after_its_first_checkpoint_resumes_to_the_same_weights(tmp_path):
     victim = subprocess.Popen(_train_cmd(tmp_path / "killed"), env=_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -66,6 +67,7 @@ def test_run_killed_after_its_first_checkpoint_resumes_to_the_same_weights(tmp_p
     assert a.history[-1]["test_acc"] == b.history[-1]["test_acc"]
 
 
+@pytest.mark.slow
 def test_checkpoint_written_every_step_is_loadable_while_written_and_after_sigkill(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(out, "--checkpoint-every", "1"), env=_env(), stdout=subprocess.DEVNULL,
@@ -122,6 +124,7 @@ def test_cli_resume_from_a_corrupt_checkpoint_exits_2_with_one_line(tmp_path, ch
     assert err.startswith("digitrec: error: ") and err.count("\n") == 1 and "corrupt" in err
 
 
+@pytest.mark.slow
 def test_resume_says_when_there_is_nothing_to_resume_and_what_it_resumes_from(tmp_path):
     fresh = subprocess.run(_train_cmd(tmp_path, "--resume"), capture_output=True, text=True, env=_env(), timeout=300)
     assert fresh.returncode == 0 and "starting fresh" in fresh.stderr and str(tmp_path / "model.pt") in fresh.stderr
@@ -129,6 +132,7 @@ def test_resume_says_when_there_is_nothing_to_resume_and_what_it_resumes_from(tm
     assert again.returncode == 0 and "resuming" in again.stderr and "end of epoch 2" in again.stderr
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_one_line_exit_2_and_no_stray_file(tmp_path):
     (tmp_path / "model.pt.tmp").symlink_to("/dev/full")
     r = subprocess.run([sys.executable, "-m", "digitrec.apps.cli", "train", *FLAGS, "--out", str(tmp_path)],
