@@ -8,7 +8,7 @@ import pytest
 
 from digitrec.apps import cli
 
-COMMANDS = ["data", "train", "evaluate", "predict", "read", "serve", "export", "report", "bulk", "template",
+COMMANDS = ["data", "train", "calibrate", "evaluate", "predict", "read", "serve", "export", "report", "bulk", "template",
             "corrections stats", "corrections export", "corrections import", "corrections purge", "finetune"]
 
 
