@@ -12,6 +12,7 @@ from .ink import dark_ink, otsus
 
 __all__ = ["light_maps", "two_tone_maps", "with_margin", "margin"]
 
+MARK_LEVEL = 0.5               # light-path ink above this is a mark (boxes and outlines are found in it)
 MARGIN_SHARE = 0.15             # paper added on each side by ``with_margin``, as a share of the longer side
 FRAMED_SHARE = 0.9              # two tones: a class over this share of the picture's edge is its paper, not ink
 

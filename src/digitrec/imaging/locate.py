@@ -15,7 +15,7 @@ from .ink import dark_ink
 __all__ = ["digit_boxes", "LOCATE_PX"]
 
 LOCATE_PX = 200                 # px: marks are looked for on the picture brought down to about this, longer side
-MIN_SIDE = 256                  # px: a picture with a shorter longer side is read whole, never searched
+SEARCHED_FROM = 256             # px: a picture whose longer side is shorter is read whole, never searched
 MIN_HEIGHT = 0.04               # a candidate is at least this share of the picture's shorter side tall (or wide)
 MAX_HEIGHT = 0.8                # ... and at most this share: a digit filling most of a photo is cropped too, for
                                 # read whole, the shadows on its sheet are read with it
@@ -31,7 +31,7 @@ def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
     """Where to crop ``grey [H,W]`` around the marks that may be a digit (``grey[box]``), most contrasted
     first; an empty list for a small picture or one with no such mark."""
     h, w = grey.shape
-    if max(h, w) < MIN_SIDE:
+    if max(h, w) < SEARCHED_FROM:
         return []
     k = max(1, -(-max(h, w) // LOCATE_PX))
     small = box_average(grey, k) if k > 1 else grey

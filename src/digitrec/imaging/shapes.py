@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .light import MARK_LEVEL
+
 __all__ = ["box_inside", "outlines_filled"]
 
-INKED = 0.5                     # light-path ink above this is a mark
 LINE_SHARE = 0.6                # a box side: a row (column) marked over this share of the marks' width (height)
 SIDE_BAND = 0.3                 # a side lies within this share of the marks' extent from their edge
 FILL_GAIN = 1.3                 # outlines: filling must add this much ink (a factor), or there were none
@@ -21,7 +22,7 @@ def box_inside(ink: np.ndarray) -> np.ndarray:
     """The ink inside a box drawn around it: all four sides found as long straight rows and columns, the
     ink between their innermost lines kept (a digit that runs into a side loses only what overlaps it)."""
     out = np.zeros_like(ink)
-    for i, m in enumerate(ink > INKED):
+    for i, m in enumerate(ink > MARK_LEVEL):
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         if rows.size < MIN_EXTENT or cols.size < MIN_EXTENT:
             continue
@@ -60,7 +61,7 @@ def outlines_filled(ink: np.ndarray) -> np.ndarray:
     digit's height. A digit's own loops (0, 6, 8, 9) are round and stay open, whatever the pen's width;
     pictures with little to fill give blank ink."""
     out = np.zeros_like(ink)
-    for i, m in enumerate(ink > INKED):
+    for i, m in enumerate(ink > MARK_LEVEL):
         rows = np.flatnonzero(m.any(1))
         if rows.size < MIN_EXTENT:
             continue

@@ -43,8 +43,8 @@ _DIGIT_SIZED = 0.5         # a mark left out this tall (in digit heights) may be
 # a digit is for a person to check under this confidence (the recognizer's threshold for one digit) or under
 # this digit score of its own ink: cut from touching neighbours, a digit scores lower than a lone one, and the
 # lone digit's threshold (1.6) would flag a good share of the touching fields read right
-UNSURE_CONFIDENCE = 0.9
-UNSURE_SCORE = 0.5
+DIGIT_UNSURE_CONFIDENCE = 0.9
+DIGIT_UNSURE_SCORE = 0.5
 
 
 @functools.cache
@@ -168,7 +168,7 @@ def read_number(recognizer, image, line_model=None, limit: int | None = None, ki
 
 def _unsure(confidence: float, score: float) -> bool:
     """Whether a digit read with this confidence and the recognizer's digit score is for a person to check."""
-    return bool(confidence < UNSURE_CONFIDENCE or score < UNSURE_SCORE)
+    return bool(confidence < DIGIT_UNSURE_CONFIDENCE or score < DIGIT_UNSURE_SCORE)
 
 
 def _points_apart(digits):
