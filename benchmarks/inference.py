@@ -127,16 +127,19 @@ def photo_jpeg(digit: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def p50_ms(fn, calls: int) -> float:
+    """The median wall time of ``calls`` calls of ``fn``, in ms."""
+    times = []
+    for _ in range(calls):
+        t = clock()
+        fn()
+        times.append(clock() - t)
+    return 1000 * float(np.median(times))
+
+
 def photo_times(r: Recognizer, jpeg: bytes, calls: int) -> tuple[float, float]:
     """p50 ms of ``r.predict`` on the photo's bytes, and of PIL decoding the same file fully, in one run."""
-    def p50(fn):
-        times = []
-        for _ in range(calls):
-            t = clock()
-            fn()
-            times.append(clock() - t)
-        return 1000 * float(np.median(times))
-    return p50(lambda: r.predict(jpeg)), p50(lambda: Image.open(io.BytesIO(jpeg)).convert("L").load())
+    return p50_ms(lambda: r.predict(jpeg), calls), p50_ms(lambda: Image.open(io.BytesIO(jpeg)).convert("L").load(), calls)
 
 
 def measure(r: Recognizer, x: np.ndarray, pngs: list[bytes], repeats: int, calls: int) -> dict:
