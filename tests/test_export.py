@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -51,7 +52,7 @@ def test_the_parity_check_catches_an_export_that_reads_other_digits(exported, sm
     shifted = numpy_helper.to_array(bias).copy()
     shifted[3] += 50  # every image now scores highest as a 3
     bias.CopyFrom(numpy_helper.from_array(shifted, bias.name))
-    onnx.save(model, tmp_path / "wrong.onnx")
+    export.write_signed(model, tmp_path / "wrong.onnx")  # signed again: only the parity check can tell
     x = data.load_mnist("test")[0][:200].astype(np.float32) / 255
     parity = export.check(tmp_path / "wrong.onnx", checkpoint.load(small_model), x)
     assert parity["argmax_agreement"] < 0.2 and parity["max_abs_logit_diff"] > 10
@@ -113,6 +114,15 @@ def test_damaged_onnx_file_is_a_one_line_input_error(exported, tmp_path, make):
     with pytest.raises(InputError, match=path.name) as e:
         digitrec.load(path, backend="onnx")
     assert "\n" not in str(e.value)
+
+
+def test_an_onnx_file_altered_after_export_is_refused(exported, tmp_path):
+    raw = bytearray(Path(exported[0]["fp32"]["path"]).read_bytes())
+    raw[len(raw) // 2] ^= 0x01  # one bit of a weight: still a valid ONNX model, no longer the one exported
+    path = tmp_path / "altered.onnx"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="does not match its checksum"):
+        digitrec.load(path, backend="onnx")
 
 
 def test_an_onnx_model_not_made_by_digitrec_is_an_input_error(tmp_path):

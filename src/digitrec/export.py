@@ -9,6 +9,7 @@ exports as ``strip [N,1,40,W] -> log_probs [N,W/2,11]``, fp32 only, checked on s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,10 +27,10 @@ from . import checkpoint, data
 from .checkpoint import Checkpoint
 from .data.render.fields import Condition, make_field
 from .errors import InputError
-from .inference.backends import DIGIT_IO, LINE_IO, METADATA_KEY, OnnxDigits, OnnxLines
+from .inference.backends import CHECKSUM_KEY, DIGIT_IO, LINE_IO, METADATA_KEY, UNSIGNED, OnnxDigits, OnnxLines
 from .models import from_checkpoint
 
-__all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "check_line", "opset"]
+__all__ = ["export", "export_onnx", "export_line", "quantize_int8", "check", "check_line", "opset", "write_signed"]
 
 INPUT, OUTPUT = DIGIT_IO
 LINE_INPUT, LINE_OUTPUT = LINE_IO
@@ -84,8 +85,21 @@ def _finish(model: onnx.ModelProto, meta: dict, path: Path) -> None:
     del model.graph.value_info[:]  # intermediate shapes: ONNX Runtime infers them; they only cost bytes
     del model.metadata_props[:]
     model.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta, default=_jsonable))
+    write_signed(model, path)
+
+
+def write_signed(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write ``model`` atomically with its own checksum: a SHA-256 over its bytes with the checksum's place
+    written as zeros, which the backends verify before they run it."""
+    path = Path(path)
+    for i in reversed(range(len(model.metadata_props))):
+        if model.metadata_props[i].key == CHECKSUM_KEY:
+            del model.metadata_props[i]
+    model.metadata_props.add(key=CHECKSUM_KEY, value=UNSIGNED)
+    raw = model.SerializeToString()
+    raw = raw.replace(UNSIGNED.encode(), hashlib.sha256(raw).hexdigest().encode(), 1)
     tmp = path.with_name(path.name + ".tmp")
-    onnx.save(model, tmp)
+    tmp.write_bytes(raw)
     os.replace(tmp, path)
 
 

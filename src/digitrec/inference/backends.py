@@ -8,6 +8,7 @@ which backend they hold.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,9 +23,11 @@ from ..errors import InputError
 from ..models import from_checkpoint
 
 __all__ = ["Backend", "open_backend", "TorchDigits", "OnnxDigits", "TorchLines", "OnnxLines", "METADATA_KEY", "ONNX_EXTRAS",
-           "DIGIT_IO", "LINE_IO"]
+           "DIGIT_IO", "LINE_IO", "CHECKSUM_KEY", "UNSIGNED"]
 
 METADATA_KEY = "digitrec"   # the ONNX metadata entry holding the checkpoint's metadata as JSON
+CHECKSUM_KEY = "digitrec_sha256"  # ... and the one holding the SHA-256 of the file, its own value read as UNSIGNED
+UNSIGNED = "0" * 64
 # what an exported file's metadata holds besides the checkpoint's fields
 ONNX_EXTRAS = ("precision", "source_checksum", "calibration_images")
 DIGIT_IO = ("image", "logits")     # input and output names of an exported digit model
@@ -75,20 +78,31 @@ class TorchLines:
         return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
 
 
-def _session(path: Path, threads: int):
+def _session(path: Path, threads: int) -> tuple:
+    """An ONNX Runtime session over the file at ``path``, and the bytes it was made from."""
     import onnxruntime as ort  # here: `import digitrec` and the PyTorch path do not load ONNX Runtime
 
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
+    raw = path.read_bytes()  # read once: what is verified is what runs
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # 0: one per physical core
     options.log_severity_level = 3          # errors only; ORT's warnings are not the user's business
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
     except Exception as e:
         # ORT's messages read "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:Why."
         reason = str(e).strip().splitlines()[0].split(" : ")[-1].split("failed:")[-1].strip(" .")
         raise InputError(f"{path}: not a readable ONNX model ({reason[:160] or type(e).__name__})") from None
+    return session, raw
+
+
+def _verify(path: Path, raw: bytes, stored: str | None) -> None:
+    """Refuse an ONNX file whose bytes are not those ``digitrec export`` wrote (its own SHA-256 in its metadata)."""
+    if stored is None or len(stored) != len(UNSIGNED):
+        raise InputError(f"{path}: has no checksum of its own; export it again with `digitrec export`")
+    if hashlib.sha256(raw.replace(stored.encode(), UNSIGNED.encode(), 1)).hexdigest() != stored:
+        raise InputError(f"{path}: its content does not match its checksum (damaged or altered)")
 
 
 class _Onnx:
@@ -99,11 +113,13 @@ class _Onnx:
     def __init__(self, path: str | os.PathLike, threads: int):
         path = Path(path)
         self.path = path
-        self.session = _session(path, threads)
-        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        self.session, content = _session(path, threads)
+        found = self.session.get_modelmeta().custom_metadata_map
+        raw = found.get(METADATA_KEY)
         inputs = self.session.get_inputs()
         if raw is None or len(inputs) != 1 or inputs[0].name != self.io[0] or not self._fits(inputs[0].shape):
             raise InputError(f"{path}: not a digitrec ONNX model (expected a {self.what} model made by `digitrec export`)")
+        _verify(path, content, found.get(CHECKSUM_KEY))
         try:
             meta = json.loads(raw)
         except ValueError:
