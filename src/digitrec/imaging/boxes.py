@@ -7,7 +7,7 @@ import numpy as np
 
 from .light import MARK_LEVEL
 
-__all__ = ["box_row"]
+__all__ = ["box_row", "line_runs"]
 
 ROW_SHARE = 0.5                 # the row's top and bottom lines: marked over this share of the marks' width
 SIDE_SHARE = 0.95               # a side: marked over this share of the height between those lines (a printed line
@@ -28,11 +28,11 @@ def box_row(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
     long = np.flatnonzero(m.sum(1) > ROW_SHARE * (cols[-1] - cols[0] + 1))
     if long.size < 2:
         return []
-    lines = _runs(long)
+    lines = line_runs(long)
     (t0, t1), (b0, _) = lines[0], lines[-1]
     if b0 - t1 < MIN_BOX_SIDE:
         return []
-    sides = _runs(np.flatnonzero(m[t1:b0].mean(0) > SIDE_SHARE))
+    sides = line_runs(np.flatnonzero(m[t1:b0].mean(0) > SIDE_SHARE))
     spans = [(a, b) for (_, a), (b, _) in zip(sides, sides[1:])
              if b - a >= MIN_BOX_SIDE and m[t0:t1, a:b].any(0).mean() >= TOP_COVER]
     if not spans:
@@ -48,8 +48,9 @@ def box_row(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [(t1 + CLEAR, b0 - CLEAR, a + CLEAR, b - CLEAR) for a, b in merged]
 
 
-def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of consecutive indices as ``(first, last + 1)``."""
+def line_runs(idx: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive indices as ``(first, last + 1)``: the printed lines among the rows (or columns) of
+    ink long enough to be one, which every box finder here reads (a box's sides, a row's, a frame's cells)."""
     if idx.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(idx) > 1)

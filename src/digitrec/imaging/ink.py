@@ -18,7 +18,7 @@ from .marks import (
     touching_edge,
 )
 
-__all__ = ["ink_map", "ink_maps", "dark_ink", "otsus"]
+__all__ = ["ink_map", "ink_maps", "dark_ink", "otsus", "median_mad"]
 
 IMPULSE_FRACTION = 0.005        # share of isolated extreme pixels above which salt-and-pepper noise is filtered
 FLIPPED_SHARE = 0.1             # paper of the ink's tone over this share of the picture is taken as such
@@ -230,8 +230,7 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     # the paper's noise: median + 4 robust standard deviations (1.4826 MAD) of what lies below the cut
     flat = ink.reshape(len(ink), -1)
     paper = flat <= t[:, None]
-    med = _masked_median(flat, paper)
-    mad = _masked_median(np.abs(flat - med[:, None]), paper)
+    med, mad = median_mad(flat, paper)
     noise = np.where(peak > 0, med.astype(np.float64) + 4 * 1.4826 * mad.astype(np.float64), np.inf)
     faint = peak - noise < BLANK_CONTRAST
     strokes = ink > t[:, None, None]
@@ -263,6 +262,13 @@ def _clean(ink: np.ndarray) -> np.ndarray:
         out[i] = ndimage.grey_dilation(out[i], size=(3, 3))
     return out
 
+
+
+def median_mad(values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's median of its kept values and their median absolute deviation: the paper's tone and noise,
+    which the ink's few pixels do not move (every noise estimate of the imaging path)."""
+    med = _masked_median(values, keep)
+    return med, _masked_median(np.abs(values - med[:, None]), keep)
 
 
 def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:

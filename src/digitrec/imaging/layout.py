@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .boxes import line_runs
 from .register import dark_mask
 
 __all__ = ["Box", "find_layout"]
@@ -50,5 +51,5 @@ def find_layout(grey: np.ndarray) -> tuple[list[Box], np.ndarray, float]:
             sides.append((w + h) / 2)
         elif min(w, h) >= MIN_BOX * short and fill <= OUTLINE_FILL:
             lines = (labels[sl] == i + 1).mean(axis=0) >= CELL_LINE  # the frame's sides and dividers, a run each
-            boxes.append(Box(sl[1].start, sl[0].start, w, h, max(1, ndimage.label(lines)[1] - 1)))
+            boxes.append(Box(sl[1].start, sl[0].start, w, h, max(1, len(line_runs(np.flatnonzero(lines))) - 1)))
     return boxes, np.array(marks, float).reshape(-1, 2), float(np.mean(sides)) if sides else 0.0

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from .decode import box_average
-from .ink import dark_ink
+from .ink import dark_ink, median_mad
 
 __all__ = ["digit_boxes", "LOCATE_PX"]
 
@@ -39,8 +39,9 @@ def digit_boxes(grey: np.ndarray) -> list[tuple[slice, slice]]:
     # the sheet's light and shadows change over many strokes' widths: an opening wider than a stroke is the paper
     window = max(5, min(small.shape) // 8)
     ink = pos - ndimage.grey_opening(pos, size=(window, window))
-    med = float(np.median(ink))
-    noise = 1.4826 * float(np.median(np.abs(ink - med))) + 1e-3
+    flat = ink.reshape(1, -1)
+    med, mad = (float(v[0]) for v in median_mad(flat, np.ones(flat.shape, bool)))
+    noise = 1.4826 * mad + 1e-3
     marks = ink > med + NOISE_SIGMAS * noise
     # a digit's strokes, broken by blur or a faint pen, are one mark
     labels, n = ndimage.label(ndimage.binary_closing(marks, iterations=1) | marks, structure=np.ones((3, 3), bool))

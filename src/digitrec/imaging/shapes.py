@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .boxes import line_runs
 from .light import MARK_LEVEL
 
 __all__ = ["box_inside", "outlines_filled"]
@@ -45,12 +46,9 @@ def _inside(counts: np.ndarray) -> tuple[int, int] | None:
     if first.size == 0 or last.size == 0:
         return None
     # a side is a run of long lines from its edge; the inside starts where the run ends
-    start = first[0]
-    while start + 1 < n and long[start + 1]:
-        start += 1
-    stop = last[-1]
-    while stop - 1 > start and long[stop - 1]:
-        stop -= 1
+    runs = line_runs(np.flatnonzero(long))
+    start = next(b for a, b in runs if a <= first[0] < b) - 1
+    stop = max(next(a for a, b in reversed(runs) if a <= last[-1] < b), start + 1)
     return (start + 2, stop - 1) if stop - start > 4 else None
 
 
