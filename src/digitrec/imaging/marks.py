@@ -24,6 +24,15 @@ def touching_edge(mask: np.ndarray) -> np.ndarray:
     return at_edge(labels)
 
 
+def enclosed(mask: np.ndarray) -> np.ndarray:
+    """The enclosed gaps of each picture of ``mask [N,H,W]``, labelled: the background's 4-connected regions
+    that do not reach the picture's edge (``binary_fill_holes``' rule), 0 elsewhere. Every outline filler
+    here starts from them."""
+    labels, _ = ndimage.label(~mask, structure=CROSS)
+    labels[at_edge(labels)] = 0
+    return labels
+
+
 def at_edge(labels: np.ndarray) -> np.ndarray:
     """Where ``labels [N,H,W]`` holds a component that has a pixel on its picture's edge."""
     edge = np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(),
@@ -61,8 +70,7 @@ def fill_hollow_strokes(out: np.ndarray, ink: np.ndarray, strokes: np.ndarray) -
     # holes: the background's 4-connected regions that do not reach the border (binary_fill_holes' rule);
     # outside the strokes' box all is background joined to the border, so the box decides alone
     out, ink, strokes = out[box], ink[box], strokes[box]
-    labels, _ = ndimage.label(~strokes, structure=CROSS)
-    labels[at_edge(labels)] = 0
+    labels = enclosed(strokes)
     holes = labels > 0
     count = strokes.sum(axis=(1, 2))
     # thin gaps are holes: only pictures whose holes alone pass the share can pass it

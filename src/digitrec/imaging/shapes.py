@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from .boxes import line_runs
 from .light import MARK_LEVEL
+from .marks import enclosed
 
 __all__ = ["box_inside", "outlines_filled"]
 
@@ -64,13 +65,13 @@ def outlines_filled(ink: np.ndarray) -> np.ndarray:
         if rows.size < MIN_EXTENT:
             continue
         m = ndimage.binary_closing(np.pad(m, 2))[2:-2, 2:-2] | m  # an outline broken by a pixel still encloses
-        holes = ndimage.binary_fill_holes(m) & ~m
-        labels, n = ndimage.label(holes)
-        if n == 0:
+        labels = enclosed(m[None])[0]
+        holes = labels > 0
+        index = np.unique(labels[holes])
+        if index.size == 0:
             continue
-        index = np.arange(1, n + 1)
         depth = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, index))
-        area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        area = np.bincount(labels.ravel())[index]
         stroke = (depth <= GAP_SHARE * rows.size) & (area >= ELONGATION * np.pi * depth ** 2)
         filled = m | np.isin(labels, index[stroke])
         if filled.sum() > FILL_GAIN * m.sum():
