@@ -107,14 +107,13 @@ def _describe_number(n) -> str:
 def cmd_calibrate(args) -> int:
     from dataclasses import replace
 
-    from .. import checkpoint
     from ..inference.recognizer import load
     from ..training.policy import fit_policy
 
     r = load(args.model, trust_unverified=args.trust_unverified)  # a .pt: an ONNX file is exported from one after
     policy = fit_policy(r, n=args.n, flag_right=args.flag_right, reject_right=args.reject_right)
     out = args.out or args.model
-    replace(checkpoint.load(args.model, trust_unverified=args.trust_unverified), policy=policy.to_dict()).save(out)
+    replace(r.checkpoint, policy=policy.to_dict()).save(out)
     f = policy.fitted
     print(f"{out}: read policy fitted on {f['pictures']:,} renders of held-out training digits and non-digits")
     print(f"  reject under digit score {policy.reject_score:.3f}; unsure under score {policy.unsure_score:.3f} "

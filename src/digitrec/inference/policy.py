@@ -9,7 +9,7 @@ are calibrated probabilities.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
 
@@ -66,10 +66,6 @@ class ReadPolicy:
             if k not in ("shape_margins", "second_opinion", "fitted") and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise InputError(f"{source}: read policy {k} must be a number, not {v!r}")
         return cls(**d)
-
-    def with_values(self, **values) -> ReadPolicy:
-        """A copy with ``values`` changed (the fitting's candidates)."""
-        return replace(self, **values)
 
 
 # the values set by hand, over six rounds, for the bundled pair of networks on MNIST test's even half: what a

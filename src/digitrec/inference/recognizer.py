@@ -3,6 +3,7 @@ scores, the one that wins by the model's ``ReadPolicy``) -> Predictions; ``load(
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,9 @@ class Recognizer:
         self.batch_size = batch_size
         if policy is None:
             policy = ReadPolicy.from_dict(ckpt.policy) if ckpt.policy else \
-                HAND_SET.with_values(reject_score=-np.inf if ckpt.reject_threshold is None else ckpt.reject_threshold)
+                replace(HAND_SET, reject_score=-np.inf if ckpt.reject_threshold is None else ckpt.reject_threshold)
         if reject_threshold is not None:
-            policy = policy.with_values(reject_score=float(reject_threshold))
+            policy = replace(policy, reject_score=float(reject_threshold))
         self.policy = policy
 
     @property

@@ -19,6 +19,8 @@ The shapes' margins and ``locate_least`` are kept as they are.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -30,20 +32,25 @@ from ..data.render.seeds import CALIBRATION_SEED
 from ..imaging import light_x28
 from ..inference.policy import ReadPolicy
 
-__all__ = ["fit_policy", "held_out_renders", "FASHION_MNIST_TRAIN"]
+__all__ = ["fit_policy", "held_out_digits", "held_out_renders", "FASHION_MNIST_TRAIN"]
 
-FASHION_MNIST_TRAIN = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+FASHION_MNIST_TRAIN = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+HOLDOUT = 5000                    # the training digits training holds out (``Preset.holdout``)
 CHUNK = 100                       # pictures read at once: batched, and few 1600x1200 photos in memory
 LARGE_SHARE = 0.2                 # photo contexts are read this share as often as the others (they are slow)
 CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)  # candidates of unsure_confidence, and
 QUANTILES = np.linspace(0, 0.2, 41)   # ... of both, these quantiles of the right reads' scores and confidences
 
 
-def held_out_renders(n: int, seed: int = CALIBRATION_SEED, holdout: int = 5000):
-    """``(pictures, labels)`` to fit on: the last ``holdout`` MNIST training digits (those training holds out)
-    drawn into every context, ``n`` each (fewer for photos), then non-digits labelled -1."""
+def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The last ``HOLDOUT`` MNIST training digits and their labels: those training holds out."""
     x, y = load_mnist("train")
-    x, y = x[-holdout:], y[-holdout:]
+    return x[-HOLDOUT:], y[-HOLDOUT:]
+
+
+def held_out_renders(x: np.ndarray, y: np.ndarray, n: int, seed: int = CALIBRATION_SEED):
+    """``(name, pictures, labels)`` chunks to fit on: the digits ``x`` (``held_out_digits``) drawn into every
+    context, ``n`` each (fewer for photos), then non-digits labelled -1."""
     rng = np.random.default_rng(seed)
     for name, context in CONTEXTS.items():
         k = max(1, round(n * LARGE_SHARE)) if context.large else n
@@ -55,19 +62,18 @@ def held_out_renders(n: int, seed: int = CALIBRATION_SEED, holdout: int = 5000):
         for start in range(0, k, CHUNK):
             m = min(CHUNK, k - start)
             yield name, maker.render(m, seed, start), np.full(m, -1)
-    try:
-        fashion = read_idx(FASHION_MNIST_TRAIN)
-    except Exception:  # not installed: the other non-digits still fit the policy
+    if not FASHION_MNIST_TRAIN.exists():  # not installed: the other non-digits still fit the policy
         return
+    fashion = read_idx(FASHION_MNIST_TRAIN)
     yield "fashion_mnist_train", list(fashion[rng.choice(len(fashion), n, replace=False)]), np.full(n, -1)
 
 
-def _read_all(recognizer, n: int, seed: int, progress: bool) -> dict:
+def _read_all(recognizer, x: np.ndarray, y: np.ndarray, n: int, seed: int, progress: bool) -> dict:
     """Each rendered picture's label, what was read (digit, digit score, confidence) and the flags the policy
     keeps as they are (an overruled or doubted reading's, the second opinion's), as arrays."""
     policy = recognizer.policy
     cols = {k: [] for k in ("label", "digit", "score", "confidence", "kept_flag", "doubted", "source")}
-    for name, pictures, labels in tqdm(held_out_renders(n, seed), desc="reading renders", unit="chunk",
+    for name, pictures, labels in tqdm(held_out_renders(x, y, n, seed), desc="reading renders", unit="chunk",
                                        disable=not progress):
         r = recognizer.read_batch(pictures)
         probs = r.probs
@@ -75,7 +81,7 @@ def _read_all(recognizer, n: int, seed: int, progress: bool) -> dict:
         kept = r.overruled.copy()
         if recognizer.second_opinion is not None:
             # flags as judged with unsure thresholds that flag nothing: what the second opinion adds alone
-            loose = policy.with_values(unsure_score=-np.inf, unsure_confidence=0.0, reject_score=-np.inf)
+            loose = replace(policy, unsure_score=-np.inf, unsure_confidence=0.0, reject_score=-np.inf)
             kept |= np.array([p.unsure for p in recognizer.judge(r, loose)], bool)
         cols["label"].append(np.asarray(labels))
         cols["digit"].append(np.where(r.found, probs.argmax(1), -1))
@@ -105,11 +111,10 @@ def _flag_counts(t: dict, reject: float, score: float, confidence: float, doubte
             "non_digits_rejected": float(rejected[~digit].mean()) if (~digit).any() else 1.0}
 
 
-def _light_accept(recognizer, n: int, seed: int, light_pass: float) -> float:
-    """The digit score the light path's reading of ``light_pass`` of ``n`` clean held-out digits reaches."""
-    x, _ = load_mnist("train")
-    pick = np.random.default_rng(seed).choice(5000, n, replace=False)
-    x28, found = light_x28([(a.astype(np.float32) / 255, True) for a in x[-5000:][pick]])
+def _light_accept(recognizer, x: np.ndarray, n: int, seed: int, light_pass: float) -> float:
+    """The digit score the light path's reading of ``light_pass`` of ``n`` of the clean digits ``x`` reaches."""
+    pick = np.random.default_rng(seed).choice(len(x), n, replace=False)
+    x28, found = light_x28([(a.astype(np.float32) / 255, True) for a in x[pick]])
     score = recognizer.scores(x28[found])[1]
     return float(np.quantile(score, 1 - light_pass)) if score.size else recognizer.policy.light_accept
 
@@ -119,8 +124,9 @@ def fit_policy(recognizer, n: int = 200, seed: int = CALIBRATION_SEED, flag_righ
     """The recognizer's policy with ``light_accept``, ``reject_score``, ``unsure_score`` and ``unsure_confidence``
     fitted on held-out training renders (``n`` per context), and ``fitted`` saying on what and with which
     figures. The recognizer reads by the fitted ``light_accept`` from then on."""
-    recognizer.policy = recognizer.policy.with_values(light_accept=_light_accept(recognizer, n, seed, light_pass))
-    t = _read_all(recognizer, n, seed, progress)
+    x, y = held_out_digits()
+    recognizer.policy = replace(recognizer.policy, light_accept=_light_accept(recognizer, x, n, seed, light_pass))
+    t = _read_all(recognizer, x, y, n, seed, progress)
     right = (t["label"] >= 0) & (t["digit"] == t["label"])
     scores = t["score"][right & np.isfinite(t["score"])]
     reject = float(np.quantile(scores, reject_right)) if scores.size else -np.inf
@@ -144,5 +150,5 @@ def fit_policy(recognizer, n: int = 200, seed: int = CALIBRATION_SEED, flag_righ
               "targets": {"right_doubted_at_most": flag_right, "right_rejected_at_most": reject_right,
                           "clean_past_the_ink_stage": light_pass},
               **{k: round(v, 4) for k, v in figures.items()}}
-    return recognizer.policy.with_values(reject_score=reject, unsure_score=s, unsure_confidence=c, doubted_confidence=d,
+    return replace(recognizer.policy, reject_score=reject, unsure_score=s, unsure_confidence=c, doubted_confidence=d,
                                          fitted=fitted)
