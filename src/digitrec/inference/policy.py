@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
+from ..imaging.locate import Search
 
 __all__ = ["ReadPolicy", "HAND_SET", "SHAPES"]
 
@@ -31,6 +32,9 @@ class ReadPolicy:
     doubted_confidence: float = 0.97  # unsure: a reading the light path doubted, under this confidence
     overruled_confidence: float = 0.98  # unsure: another digit than a light-path reading at least this confident
     reject_score: float = -math.inf  # "not a digit" (digit None) under this digit score; -inf: never
+    # how a large picture the light path doubts is searched for a digit (``imaging.locate.Search``'s fields);
+    # a policy fitted before these were in it reads by the hand-set ones
+    search: dict = field(default_factory=lambda: dict(HAND_SEARCH))
     second_opinion: str | None = None  # checksum of the checkpoint that rereads low-scoring sure readings ...
     second_opinion_score: float = 2.1  # ... under this digit score ...
     second_opinion_agree: float = 0.94  # ... and flags them unsure where it gives their digit less than this
@@ -43,6 +47,13 @@ class ReadPolicy:
                 raise InputError(f"read policy: {f.name} is not a number")
         if set(self.shape_margins) != set(SHAPES):
             raise InputError(f"read policy: shape_margins must name {', '.join(SHAPES)}")
+        if set(self.search) != {f.name for f in fields(Search)}:
+            raise InputError(f"read policy: search must name {', '.join(f.name for f in fields(Search))}")
+
+    @property
+    def searching(self) -> Search:
+        """The search values as ``imaging.locate`` takes them."""
+        return Search(**self.search)
 
     def margin(self, k: int) -> float:
         """The margin of ``imaging.preprocess.HEAVY``'s reading ``k`` (0, the ink stage, needs none)."""
@@ -63,11 +74,16 @@ class ReadPolicy:
         if d.get("reject_score") is None:
             d["reject_score"] = -math.inf
         for k, v in d.items():
-            if k not in ("shape_margins", "second_opinion", "fitted") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            if k in ("shape_margins", "search", "second_opinion", "fitted"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise InputError(f"{source}: read policy {k} must be a number, not {v!r}")
         return cls(**d)
 
 
+# how a photo is searched, set by hand over rounds 2-4 on the tuning split of benchmarks/wild.py
+HAND_SEARCH = {"searched_from": 256, "min_height": 0.04, "max_height": 0.8, "max_wide": 2.0, "noise_sigmas": 6.0,
+               "crop_margin": 0.3, "candidates": 3, "ring_ink": 0.05, "ring_tone": 0.8}
 # the values set by hand, over six rounds, for the bundled pair of networks on MNIST test's even half: what a
 # checkpoint without a fitted policy is read by until ``digitrec calibrate`` fits one
 HAND_SET = ReadPolicy(light_accept=2.0, shape_margins={"paper_frame": 1.0, "box": 1.0, "outlines": 0.25,

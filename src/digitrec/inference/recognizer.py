@@ -137,8 +137,9 @@ class Recognizer:
         outlines or two tones fit the sheet's light and shadows, not a digit. Each crop is read by the light path,
         the ink stage and the paper frame."""
         owners, crops = [], []
+        search = self.policy.searching
         for i in doubtful.tolist():
-            for box in digit_boxes(pictures[i][0]):
+            for box in digit_boxes(pictures[i][0], search):
                 owners.append(i)
                 crops.append((pictures[i][0][box], False))
         if not crops:
